@@ -17,8 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from adamw_repro.schema import OPTIMIZERS, SCHEDULES
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-# Keys of the composed config that do not change what a run computes.
+# Keys of the composed config that do not change what a run computes: where the data live, how often
+# to checkpoint, the sweep a run belongs to. The same run on another machine keeps its digest.
 NOT_PART_OF_RUN = ("sweep", "hydra", "scale", "threads", "checkpoint_every", "lr_range")
+NOT_PART_OF_DATA = ("root", "generate", "verify_checksums")
 
 
 class ConfigError(ValueError):
@@ -28,7 +30,9 @@ class ConfigError(ValueError):
 def run_config(cfg: DictConfig) -> dict:
     """The resolved config of one run, without the keys that do not change its result."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    return {k: v for k, v in resolved.items() if k not in NOT_PART_OF_RUN}
+    run = {k: v for k, v in resolved.items() if k not in NOT_PART_OF_RUN}
+    run["data"] = {k: v for k, v in run["data"].items() if k not in NOT_PART_OF_DATA}
+    return run
 
 
 def config_digest(run_cfg: dict) -> str:
