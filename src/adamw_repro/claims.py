@@ -193,12 +193,19 @@ def _rows(table: pd.DataFrame | None, experiment: str, **labels: Any) -> pd.Data
 
 
 def tune(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs (one per seed) of the cell with the lowest mean validation error; ties: the first cell."""
+    """The runs (one per seed) of the cell with the lowest mean validation error; ties: the first cell.
+
+    Cells are compared on the seeds every cell has (the grid's seeds): in a two-stage sweep the winner's
+    extra seeds (the workflow's tune stage) must not change which cell wins, and all its seeds come back.
+    """
     if runs.empty:
         return runs
     cols = [c for c in HYPER_COLS if c in runs]
     codes = runs.groupby(cols, dropna=False, sort=True).ngroup()
-    means = runs["final_val_error"].groupby(codes).mean().dropna()
+    seed_sets = runs.groupby(codes)["seed"].agg(frozenset)
+    common = frozenset.intersection(*seed_sets) if len(seed_sets) else frozenset()
+    chosen = runs["seed"].isin(common) if common else pd.Series(True, index=runs.index)
+    means = runs["final_val_error"][chosen].groupby(codes[chosen]).mean().dropna()
     return runs.iloc[0:0] if means.empty else runs[codes == means.idxmin()]
 
 

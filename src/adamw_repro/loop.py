@@ -277,6 +277,8 @@ def summarize(run: Run, digest: str, device: torch.device, **extra) -> dict:
                  "test_error": best.get("test_error")},
         "epochs": run.epoch, "steps": run.step, "steps_per_epoch": run.steps_per_epoch,
         "lambda_effective": run.lambda_at(0),
+        "train_size": run.n_train,
+        "scale": run.cfg.scale.name if "scale" in run.cfg else "adhoc",
         "wall_seconds": run.seconds, **extra,
         "config_digest": digest,
         "provenance": runio.provenance(device),

@@ -1,0 +1,111 @@
+# Helpers shared by the rules: the selected scale and experiments, the run table, the config files of a
+# run. Every hyperparameter and sweep lives in conf/ (Hydra); nothing here repeats a value.
+import json
+import os
+import shlex
+from pathlib import Path
+
+import yaml
+
+from adamw_repro import sweeps
+
+CONF = Path(workflow.basedir) / "conf"
+# Jobs run the package from this checkout, also inside a conda environment that does not install it.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(workflow.basedir) / "src")] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+)
+
+
+def _config_error(message):
+    raise WorkflowError(message)
+
+
+SCALES = sorted(p.stem for p in (CONF / "scale").glob("*.yaml"))
+SCALE = str(config.get("scale", "quick"))
+if SCALE not in SCALES:
+    _config_error(
+        f"--config scale={SCALE} is unknown; allowed: {', '.join(SCALES)} (files in conf/scale/)"
+    )
+SCALE_DOC = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())["scale"]
+
+
+def _selected_experiments():
+    chosen = config.get("experiments", "all")
+    if isinstance(chosen, str):
+        chosen = sweeps.experiments() if chosen == "all" else [e for e in chosen.split(",") if e]
+    return [str(e) for e in chosen]
+
+
+try:
+    EXPERIMENTS = _selected_experiments()
+    # One Hydra composition per distinct group choice of each experiment: every key and value type of
+    # every grid is checked before any job starts.
+    GRID = {e: sweeps.expand(e, SCALE) for e in EXPERIMENTS}
+    if config.get("validate", True):
+        for _e in EXPERIMENTS:
+            sweeps.validate(_e, SCALE)
+except sweeps.SweepError as err:
+    _config_error(str(err))
+
+RESULTS = f"results/{SCALE}"
+REPORT_DIR = "reports" if SCALE == "quick" else f"reports/{SCALE}"
+RUNS = {run.run_id: run for runs in GRID.values() for run in runs}
+TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if sweeps.sweep_spec(e, SCALE).get("tune")]
+DEFAULT_CHOICES = sweeps.default_choices(CONF) | sweeps.scale_choices(SCALE, CONF)
+RESOURCES = SCALE_DOC.get("resources", {})
+GROUP_SIZE = int(SCALE_DOC.get("group_size", 1))
+FIGURES = [e for e in EXPERIMENTS if (Path(workflow.basedir) / "scripts" / "figures" / f"{e}.py").exists()]
+RANGE_OPTIMIZERS = (
+    list(yaml.safe_load((CONF / "experiment" / "clr.yaml").read_text())["lr_range"]["bounds"])
+    if "clr" in EXPERIMENTS
+    else []
+)
+
+
+def run_of(run_id):
+    """The Run behind a run directory: from the grid, or from an experiment's tuned stage."""
+    if run_id in RUNS:
+        return RUNS[run_id]
+    for experiment in TUNED_EXPERIMENTS:
+        path = Path(RESULTS) / "tuned" / f"{experiment}.json"
+        if path.exists():
+            for rid, overrides in json.loads(path.read_text()).items():
+                assignment = dict(o.split("=", 1) for o in overrides)
+                RUNS[rid] = sweeps.make_run(experiment, assignment, stage="tuned")
+    if run_id not in RUNS:
+        raise WorkflowError(f"run {run_id} belongs to no sweep of scale {SCALE}")
+    return RUNS[run_id]
+
+
+def run_config_files(wildcards):
+    run = run_of(wildcards.run)
+    files = sweeps.config_files(run, SCALE, DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF), CONF)
+    return [ancient(str(f)) for f in files]
+
+
+def run_conf_digest(wildcards):
+    """Changes when a value in one of the run's config files changes (not its comments, not a sweep)."""
+    run = run_of(wildcards.run)
+    choices = DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF)
+    return "-".join(sweeps.content_digest(f) for f in sweeps.config_files(run, SCALE, choices, CONF))
+
+
+def run_overrides(wildcards):
+    return " ".join(shlex.quote(o) for o in run_of(wildcards.run).hydra_overrides(SCALE))
+
+
+def experiment_run_ids(experiment):
+    """Grid runs, plus the tuned runs once the grid is done (a checkpoint decides them)."""
+    ids = [run.run_id for run in GRID[experiment]]
+    if experiment in TUNED_EXPERIMENTS:
+        tuned = checkpoints.tune.get(experiment=experiment).output[0]
+        ids += list(json.loads(Path(tuned).read_text()))
+    return ids
+
+
+def experiment_metrics(wildcards):
+    return [f"{RESULTS}/runs/{rid}/metrics.json" for rid in experiment_run_ids(wildcards.experiment)]
+
+
+def grid_metrics(wildcards):
+    return [f"{RESULTS}/runs/{run.run_id}/metrics.json" for run in GRID[wildcards.experiment]]

@@ -1,0 +1,102 @@
+# Aggregation, one rule per figure (each with its caption for `snakemake --report`), the report.
+
+
+rule experiment_done:
+    """All runs of one experiment are finished: lists their directories. One such job per experiment, so
+    that one experiment waiting for its tune stage does not hold back the runs of the others."""
+    input:
+        experiment_metrics,
+    output:
+        f"{RESULTS}/done/{{experiment}}.txt",
+    log:
+        f"{RESULTS}/logs/done/{{experiment}}.log",
+    run:
+        text = "".join(f"{Path(m).parent}\n" for m in input)
+        Path(output[0]).write_text(text)
+
+
+rule aggregate:
+    """Every run into runs.parquet and history.parquet (CSV copies beside them)."""
+    input:
+        expand(f"{RESULTS}/done/{{experiment}}.txt", experiment=EXPERIMENTS),
+    output:
+        runs=f"{RESULTS}/runs.parquet",
+        runs_csv=f"{RESULTS}/runs.csv",
+        history=f"{RESULTS}/history.parquet",
+        history_csv=f"{RESULTS}/history.csv",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    params:
+        out_dir=RESULTS,
+    conda:
+        "../envs/adamw-repro.yaml"
+    shell:
+        "python -m adamw_repro.results --out-dir {params.out_dir} --from-file {input} > {log} 2>&1"
+
+
+for _figure in FIGURES:
+
+    rule:
+        name:
+            f"figure_{_figure}"
+        input:
+            runs=f"{RESULTS}/runs.parquet",
+            history=f"{RESULTS}/history.parquet",
+        output:
+            png=report(
+                f"{REPORT_DIR}/figures/{_figure}.png",
+                caption=f"../reports/captions/{_figure}.rst",
+                category="Figures",
+            ),
+            pdf=f"{REPORT_DIR}/figures/{_figure}.pdf",
+        log:
+            f"{RESULTS}/logs/figures/{_figure}.log",
+        params:
+            experiment=_figure,
+        conda:
+            "../envs/adamw-repro.yaml"
+        script:
+            f"../scripts/figures/{_figure}.py"
+
+
+rule figure_clr_range:
+    input:
+        range_csv=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.csv", optimizer=RANGE_OPTIMIZERS),
+        range_json=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.json", optimizer=RANGE_OPTIMIZERS),
+    output:
+        png=report(
+            f"{REPORT_DIR}/figures/clr_range.png",
+            caption="../reports/captions/clr_range.rst",
+            category="Figures",
+        ),
+        pdf=f"{REPORT_DIR}/figures/clr_range.pdf",
+    log:
+        f"{RESULTS}/logs/figures/clr_range.log",
+    conda:
+        "../envs/adamw-repro.yaml"
+    script:
+        "../scripts/figures/clr.py"
+
+
+rule report:
+    """reports/report.md: what was run, the ten findings with verdicts, each experiment's figure and table."""
+    input:
+        runs=f"{RESULTS}/runs.parquet",
+        history=f"{RESULTS}/history.parquet",
+        figures=expand(f"{REPORT_DIR}/figures/{{figure}}.png", figure=FIGURES),
+        range_json=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.json", optimizer=RANGE_OPTIMIZERS),
+        range_figure=[f"{REPORT_DIR}/figures/clr_range.png"] if RANGE_OPTIMIZERS else [],
+        thresholds=ancient("conf/claims.yaml"),
+    output:
+        f"{REPORT_DIR}/report.md",
+    log:
+        f"{RESULTS}/logs/report.log",
+    params:
+        scale=SCALE,
+        report_dir=REPORT_DIR,
+        experiments=",".join(EXPERIMENTS),
+    conda:
+        "../envs/adamw-repro.yaml"
+    shell:
+        "python -m adamw_repro.report --scale {params.scale} --results {RESULTS} --report-dir {params.report_dir}"
+        " --experiments {params.experiments} --out {output} > {log} 2>&1"
