@@ -109,3 +109,34 @@ def experiment_metrics(wildcards):
 
 def grid_metrics(wildcards):
     return [f"{RESULTS}/runs/{run.run_id}/metrics.json" for run in GRID[wildcards.experiment]]
+
+
+# -- SLURM ---------------------------------------------------------------------------------------------
+# Short runs share SLURM jobs: scale.group_size runs of the `train` group per sbatch job (Snakemake job
+# groups); a --group-components given on the command line wins. Long runs (group_size 1) are one job
+# each. Local execution has no use for groups and gets none.
+if GROUP_SIZE > 1 and not workflow.local_exec and workflow.group_settings is not None:
+    import immutables
+
+    _components = dict(workflow.group_settings.group_components)
+    _components.setdefault("train", GROUP_SIZE)
+    workflow.group_settings.group_components = immutables.Map(_components)
+
+
+def train_group(wildcards):
+    return "train" if GROUP_SIZE > 1 and not workflow.local_exec else None
+
+
+onstart:
+    # Before anything is submitted: the partition exists and has the GPUs the scale asks for.
+    if not workflow.local_exec and getattr(workflow.executor_plugin, "name", "") == "slurm":
+        from adamw_repro.slurm_check import check_slurm_request
+
+        gpus = int(RESOURCES.get("gpu", 0))
+        partition = (os.environ.get("ADAMW_SLURM_GPU_PARTITION") if gpus else None) or os.environ.get(
+            "SBATCH_PARTITION"
+        )
+        try:
+            check_slurm_request(partition or None, os.environ.get("SBATCH_ACCOUNT"), gpus)
+        except ValueError as err:
+            raise WorkflowError(str(err))

@@ -86,7 +86,7 @@ rule report:
         figures=expand(f"{REPORT_DIR}/figures/{{figure}}.png", figure=FIGURES),
         range_json=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.json", optimizer=RANGE_OPTIMIZERS),
         range_figure=[f"{REPORT_DIR}/figures/clr_range.png"] if RANGE_OPTIMIZERS else [],
-        thresholds=ancient("conf/claims.yaml"),
+        thresholds=ancient(str(CONF / "claims.yaml")),
     output:
         f"{REPORT_DIR}/report.md",
     log:
@@ -99,4 +99,4 @@ rule report:
         "../envs/adamw-repro.yaml"
     shell:
         "python -m adamw_repro.report --scale {params.scale} --results {RESULTS} --report-dir {params.report_dir}"
-        " --experiments {params.experiments} --out {output} > {log} 2>&1"
+        " --experiments {params.experiments} --thresholds {input.thresholds} --out {output} > {log} 2>&1"

@@ -58,7 +58,7 @@ rule train:
         cpus_per_task=int(RESOURCES.get("cpus_per_task", 1)),
         gpu=int(RESOURCES.get("gpu", 0)),
     group:
-        "train" if GROUP_SIZE > 1 else None
+        train_group
     retries: 1
     conda:
         "../envs/adamw-repro.yaml"

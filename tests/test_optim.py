@@ -9,8 +9,8 @@ from torch import nn
 from adamw_repro import identities
 from adamw_repro.optim import (
     OPTIMIZERS,
-    AdamW,
     SGDW,
+    AdamW,
     build_optimizer,
     parameter_groups,
     set_multiplier,

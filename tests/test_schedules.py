@@ -12,16 +12,16 @@ from adamw_repro import schedules as S
 ALPHA = 0.1
 
 
-def torch_lrs(make_scheduler, steps: int, metrics=None) -> list[float]:
+def torch_lrs(make_scheduler, steps: int) -> list[float]:
     """lr used by update t, for t < steps: read before the optimizer step, scheduler stepped after it."""
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=ALPHA)
     sched = make_scheduler(opt)
     lrs = []
-    for t in range(steps):
+    for _ in range(steps):
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
-        sched.step() if metrics is None else None
+        sched.step()
     return lrs
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -99,7 +98,7 @@ def test_kill_9_mid_run_then_rerun_resumes_and_matches(tmp_path, data_root):
 @pytest.mark.slow
 def test_sigterm_writes_a_mid_epoch_checkpoint_and_the_rerun_matches(tmp_path, data_root):
     args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_every=1000")
-    ref = cli(tmp_path / "ref", data_root, *args)
+    assert cli(tmp_path / "ref", data_root, *args).returncode == 0
     run_dir = tmp_path / "term"
     proc = subprocess.Popen([sys.executable, "-m", "adamw_repro.train", "scale=smoke", f"data.root={data_root}",
                              f"hydra.run.dir={run_dir}", *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)

@@ -50,6 +50,7 @@ def eager(cls: type) -> type:
         with torch.no_grad():
             return body(self, closure)
 
-    sub = type(f"Eager{cls.__name__}", (cls,), {"step": step, "__doc__": f"{cls.__name__} with an eager step (adamw_repro.eager)."})
+    doc = f"{cls.__name__} with an eager step (adamw_repro.eager)."
+    sub = type(f"Eager{cls.__name__}", (cls,), {"step": step, "__doc__": doc})
     skip_dynamo_import(sub)
     return sub

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from adamw_repro.optim import AdamW, SGDW, set_multiplier
+from adamw_repro.optim import SGDW, AdamW, set_multiplier
 from adamw_repro.schedules import cosine
 
 

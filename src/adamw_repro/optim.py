@@ -169,7 +169,8 @@ def _adamw_torch(groups, lr, weight_decay, betas, eps, eager=False, **_):
 
 def _sgd(groups, lr, weight_decay, momentum, eager=False, **_):
     # SGD+L2 with momentum, lr outside the buffer.
-    return _torch_class(torch.optim.SGD, eager)(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=False)
+    return _torch_class(torch.optim.SGD, eager)(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                                 foreach=False)
 
 
 def _sgdw(groups, lr, weight_decay, momentum, **_):

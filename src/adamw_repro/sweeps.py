@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def validate(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> int:
             except HydraException as err:
                 raise SweepError(f"{path}: sweep.{scale}.grid: {' '.join(base[2:])}: "
                                  f"{str(err).splitlines()[0]}") from None
-            for key, value in assignment(members[0]).items():
+            for key in assignment(members[0]):
                 if key in GROUPS or key == "seed":
                     continue
                 _check_key(cfg, key, path, scale, OmegaConf)
@@ -222,7 +223,7 @@ def _check_type(cfg, key, value: str, path, scale, OmegaConf) -> None:
          (isinstance(default, numeric) and not isinstance(default, bool) and isinstance(parsed, numeric)
           and not isinstance(parsed, bool)) or \
          (isinstance(default, str) and isinstance(parsed, str)) or \
-         (not isinstance(default, bool | numeric | str))
+         (not isinstance(default, (bool, str, *numeric)))
     if isinstance(default, int) and not isinstance(default, bool) and isinstance(parsed, float):
         ok = False  # epochs=2.5 would fail inside the job
     if not ok:
@@ -241,13 +242,17 @@ _DIGESTS: dict[Path, str] = {}
 
 
 def content_digest(path: Path) -> str:
-    """Digest of a YAML file's data (comments and layout ignored); an experiment's `sweep` is left out,
-    so adding seeds or grid points does not retrain the runs that exist."""
+    """Digest of a YAML file's data (comments and layout ignored), without the keys that do not change a
+    run's result (train.NOT_PART_OF_RUN: an experiment's `sweep`, a scale's resources, threads, ...), so
+    adding seeds or grid points, or resizing SLURM jobs, retrains nothing."""
+    from adamw_repro.train import NOT_PART_OF_RUN
+
     if path not in _DIGESTS:
         doc = yaml.safe_load(path.read_text()) or {}
         if isinstance(doc, dict):
-            doc.pop("sweep", None)
-        _DIGESTS[path] = hashlib.sha1(repr(doc).encode()).hexdigest()[:12]
+            doc = {k: v for k, v in doc.items() if k not in NOT_PART_OF_RUN}
+        canonical = json.dumps(doc, sort_keys=True, default=str)
+        _DIGESTS[path] = hashlib.sha1(canonical.encode()).hexdigest()[:12]
     return _DIGESTS[path]
 
 
