@@ -10,9 +10,10 @@ import yaml
 from adamw_repro import sweeps
 
 CONF = Path(workflow.basedir) / "conf"
-# Jobs run the package from this checkout, also inside a conda environment that does not install it.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [str(Path(workflow.basedir) / "src")] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+# Jobs run the package from this checkout, also inside a conda environment that does not install it
+# (this sets the variable for the jobs; the workflow reads no environment variable here).
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [str(Path(workflow.basedir) / "src"), os.getenv("PYTHONPATH")]))
 )
 
 

@@ -27,7 +27,7 @@ rule aggregate:
     log:
         f"{RESULTS}/logs/aggregate.log",
     params:
-        out_dir=RESULTS,
+        out_dir=lambda wildcards, output: os.path.dirname(output.runs),
     conda:
         "../envs/adamw-repro.yaml"
     shell:
@@ -93,10 +93,11 @@ rule report:
         f"{RESULTS}/logs/report.log",
     params:
         scale=SCALE,
-        report_dir=REPORT_DIR,
+        results=lambda wildcards, input: os.path.dirname(input.runs),
+        report_dir=lambda wildcards, output: os.path.dirname(output[0]),
         experiments=",".join(EXPERIMENTS),
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.report --scale {params.scale} --results {RESULTS} --report-dir {params.report_dir}"
+        "python -m adamw_repro.report --scale {params.scale} --results {params.results} --report-dir {params.report_dir}"
         " --experiments {params.experiments} --thresholds {input.thresholds} --out {output} > {log} 2>&1"

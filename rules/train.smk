@@ -48,7 +48,7 @@ rule train:
     params:
         overrides=run_overrides,
         conf_digest=run_conf_digest,
-        run_dir=f"{RESULTS}/runs/{{run}}",
+        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     log:
         f"{RESULTS}/logs/train/{{run}}.log",
     threads: int(RESOURCES.get("cpus_per_task", 1))
@@ -95,7 +95,7 @@ rule lr_range:
     log:
         f"{RESULTS}/logs/lr_range/{{optimizer}}.log",
     params:
-        run_dir=f"{RESULTS}/lr_range/{{optimizer}}",
+        run_dir=lambda wildcards, output: os.path.dirname(output.csv),
         scale=SCALE,
     conda:
         "../envs/adamw-repro.yaml"
