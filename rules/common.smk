@@ -33,7 +33,7 @@ SCALE_DOC = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())["scal
 def _selected_experiments():
     chosen = config.get("experiments", "all")
     if isinstance(chosen, str):
-        chosen = sweeps.experiments() if chosen == "all" else [e for e in chosen.split(",") if e]
+        chosen = sweeps.experiments(CONF) if chosen == "all" else [e for e in chosen.split(",") if e]
     return [str(e) for e in chosen]
 
 
@@ -41,17 +41,17 @@ try:
     EXPERIMENTS = _selected_experiments()
     # One Hydra composition per distinct group choice of each experiment: every key and value type of
     # every grid is checked before any job starts.
-    GRID = {e: sweeps.expand(e, SCALE) for e in EXPERIMENTS}
+    GRID = {e: sweeps.expand(e, SCALE, CONF) for e in EXPERIMENTS}
     if config.get("validate", True):
         for _e in EXPERIMENTS:
-            sweeps.validate(_e, SCALE)
+            sweeps.validate(_e, SCALE, CONF)
 except sweeps.SweepError as err:
     _config_error(str(err))
 
 RESULTS = f"results/{SCALE}"
 REPORT_DIR = "reports" if SCALE == "quick" else f"reports/{SCALE}"
 RUNS = {run.run_id: run for runs in GRID.values() for run in runs}
-TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if sweeps.sweep_spec(e, SCALE).get("tune")]
+TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if sweeps.sweep_spec(e, SCALE, CONF).get("tune")]
 DEFAULT_CHOICES = sweeps.default_choices(CONF) | sweeps.scale_choices(SCALE, CONF)
 RESOURCES = SCALE_DOC.get("resources", {})
 GROUP_SIZE = int(SCALE_DOC.get("group_size", 1))
@@ -106,6 +106,11 @@ def experiment_run_ids(experiment):
 
 def experiment_metrics(wildcards):
     return [f"{RESULTS}/runs/{rid}/metrics.json" for rid in experiment_run_ids(wildcards.experiment)]
+
+
+def figure_caption(wildcards):
+    """The figure's caption, which reports/captions/figure.rst renders for `snakemake --report`."""
+    return (Path(workflow.basedir) / "reports" / "captions" / f"{wildcards.figure}.rst").read_text()
 
 
 def grid_metrics(wildcards):

@@ -1,9 +1,11 @@
-# Aggregation, one rule per figure (each with its caption for `snakemake --report`), the report.
+# Aggregation, one rule per figure (each with its caption for `snakemake --report`), the report. All are
+# light: on a cluster they run where snakemake runs, instead of waiting in the queue.
 
 
 rule experiment_done:
     """All runs of one experiment are finished: lists their directories. One such job per experiment, so
     that one experiment waiting for its tune stage does not hold back the runs of the others."""
+    localrule: True
     input:
         experiment_metrics,
     output:
@@ -17,6 +19,7 @@ rule experiment_done:
 
 rule aggregate:
     """Every run into runs.parquet and history.parquet (CSV copies beside them)."""
+    localrule: True
     input:
         expand(f"{RESULTS}/done/{{experiment}}.txt", experiment=EXPERIMENTS),
     output:
@@ -34,32 +37,35 @@ rule aggregate:
         "python -m adamw_repro.results --out-dir {params.out_dir} --from-file {input} > {log} 2>&1"
 
 
-for _figure in FIGURES:
-
-    rule:
-        name:
-            f"figure_{_figure}"
-        input:
-            runs=f"{RESULTS}/runs.parquet",
-            history=f"{RESULTS}/history.parquet",
-        output:
-            png=report(
-                f"{REPORT_DIR}/figures/{_figure}.png",
-                caption=f"../reports/captions/{_figure}.rst",
-                category="Figures",
-            ),
-            pdf=f"{REPORT_DIR}/figures/{_figure}.pdf",
-        log:
-            f"{RESULTS}/logs/figures/{_figure}.log",
-        params:
-            experiment=_figure,
-        conda:
-            "../envs/adamw-repro.yaml"
-        script:
-            f"../scripts/figures/{_figure}.py"
+rule figure:
+    """One figure per experiment, drawn by scripts/figures/<experiment>.py."""
+    localrule: True
+    input:
+        runs=f"{RESULTS}/runs.parquet",
+        history=f"{RESULTS}/history.parquet",
+    output:
+        png=report(
+            f"{REPORT_DIR}/figures/{{figure}}.png",
+            caption="../reports/captions/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+        pdf=f"{REPORT_DIR}/figures/{{figure}}.pdf",
+    log:
+        f"{RESULTS}/logs/figures/{{figure}}.log",
+    params:
+        experiment="{figure}",
+        caption=figure_caption,
+    wildcard_constraints:
+        figure="|".join(FIGURES) or "no-figure",
+    conda:
+        "../envs/adamw-repro.yaml"
+    script:
+        "../scripts/figures/{wildcards.figure}.py"
 
 
 rule figure_clr_range:
+    localrule: True
     input:
         range_csv=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.csv", optimizer=RANGE_OPTIMIZERS),
         range_json=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.json", optimizer=RANGE_OPTIMIZERS),
@@ -80,6 +86,7 @@ rule figure_clr_range:
 
 rule report:
     """reports/report.md: what was run, the ten findings with verdicts, each experiment's figure and table."""
+    localrule: True
     input:
         runs=f"{RESULTS}/runs.parquet",
         history=f"{RESULTS}/history.parquet",

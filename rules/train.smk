@@ -69,6 +69,7 @@ rule train:
 
 checkpoint tune:
     """Second stage: the best grid cell of each group (validation error) gets fresh seeds."""
+    localrule: True
     input:
         grid_metrics,
     output:
@@ -97,6 +98,13 @@ rule lr_range:
     params:
         run_dir=lambda wildcards, output: os.path.dirname(output.csv),
         scale=SCALE,
+    resources:
+        runtime=int(RESOURCES.get("runtime", 60)),
+        mem_mb=int(RESOURCES.get("mem_mb", 2000)),
+        cpus_per_task=int(RESOURCES.get("cpus_per_task", 1)),
+        gpu=int(RESOURCES.get("gpu", 0)),
+    group:
+        train_group
     conda:
         "../envs/adamw-repro.yaml"
     shell:

@@ -225,7 +225,8 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
         runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": final})
 
     loop_start = time.perf_counter()
-    steps_before = run.step
+    first_step_unix = time.time()  # the benchmark compares it with the time the process was started
+    steps_before, train_seconds = run.step, 0.0
     while run.epoch < cfg.epochs and not run.diverged:
         t0 = time.perf_counter()
         try:
@@ -237,6 +238,7 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
                   file=sys.stderr)
             sys.exit(EXIT_PREEMPTED)
         run.seconds += time.perf_counter() - t0
+        train_seconds += time.perf_counter() - t0
         row = run.evaluate_epoch(run.seconds)
         if isinstance(run.schedule, Plateau):
             run.schedule.step(row["val_loss"])
@@ -248,8 +250,11 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
     loop_seconds = time.perf_counter() - loop_start
     save(final=True)
     runio.write_csv(run_dir / "history.csv", HISTORY_FIELDS, run.history)
-    metrics = summarize(run, digest, device, steps_per_second=(run.step - steps_before) / max(loop_seconds, 1e-9),
-                        first_step_seconds=first_step_seconds, resumed_from=resumed_from)
+    steps = run.step - steps_before
+    metrics = summarize(run, digest, device, steps_per_second=steps / max(loop_seconds, 1e-9),
+                        train_steps_per_second=steps / max(train_seconds, 1e-9),
+                        first_step_seconds=first_step_seconds, first_step_unix=first_step_unix,
+                        resumed_from=resumed_from)
     runio.write_json(run_dir / "metrics.json", metrics)  # written last: its presence marks a finished run
     return metrics
 

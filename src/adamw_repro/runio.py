@@ -80,6 +80,7 @@ def provenance(device) -> dict:
         "platform": platform.platform(),
         "device": str(device),
         "threads": torch.get_num_threads(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),  # set when the run went through sbatch
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
