@@ -85,10 +85,10 @@ def run_config_files(wildcards):
 
 
 def run_conf_digest(wildcards):
-    """Changes when a value in one of the run's config files changes (not its comments, not a sweep)."""
+    """Changes when a value the run reads from its config files changes (not a comment, not a sweep)."""
     run = run_of(wildcards.run)
     choices = DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF)
-    return "-".join(sweeps.content_digest(f) for f in sweeps.config_files(run, SCALE, choices, CONF))
+    return sweeps.run_digest(run, sweeps.config_files(run, SCALE, choices, CONF), CONF)
 
 
 def run_overrides(wildcards):

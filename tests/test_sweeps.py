@@ -57,18 +57,35 @@ def test_run_names_do_not_depend_on_key_order_and_change_with_any_value():
     assert sweeps.make_run("f", {"optimizer.lr": 0.01, "seed": 0}).run_id.startswith("f-")
 
 
-def test_the_sweep_is_left_out_of_the_experiment_files_digest(conf, tmp_path):
-    path = conf / "experiment" / "clr.yaml"
-    before = sweeps.content_digest(path)
-    doc = yaml.safe_load(path.read_text())
-    doc["sweep"]["quick"]["seeds"].append(99)
-    edited = tmp_path / "clr_edited.yaml"
-    edited.write_text(yaml.safe_dump(doc))
-    assert sweeps.content_digest(edited) == before
-    doc["test_every"] = 7
-    changed = tmp_path / "clr_changed.yaml"
-    changed.write_text(yaml.safe_dump(doc))
-    assert sweeps.content_digest(changed) != before
+def digest_after(conf: Path, run, edit) -> str:
+    """The run's config digest after `edit(doc)` of one of its files (a fresh cache each time)."""
+    sweeps._YAML.clear()
+    edit()
+    defaults = sweeps.default_choices(conf) | sweeps.scale_choices("quick", conf) | \
+        sweeps.experiment_choices(run.experiment, conf)
+    return sweeps.run_digest(run, sweeps.config_files(run, "quick", defaults, conf), conf)
+
+
+def test_the_digest_changes_only_with_values_the_run_reads(conf):
+    run = sweeps.make_run("clr", {"optimizer": "sgd", "optimizer.lr": 0.125, "schedule": "fixed", "seed": 0})
+    other = sweeps.make_run("clr", {"optimizer": "sgd", "schedule": "fixed", "seed": 0})
+    exp, opt = conf / "experiment" / "clr.yaml", conf / "optimizer" / "sgd.yaml"
+
+    def rewrite(path, change):
+        doc = yaml.safe_load(path.read_text())
+        change(doc)
+        return lambda: path.write_text("# @package _global_\n" + yaml.safe_dump(doc))
+
+    base, base_other = digest_after(conf, run, lambda: None), digest_after(conf, other, lambda: None)
+    assert base != base_other
+    # a new seed in the sweep, a comment, a new default for a value the run overrides: nothing changes
+    assert digest_after(conf, run, rewrite(exp, lambda d: d["sweep"]["quick"]["seeds"].append(9))) == base
+    assert digest_after(conf, run, lambda: opt.write_text(opt.read_text() + "\n# note\n")) == base
+    assert digest_after(conf, run, rewrite(opt, lambda d: d.update(lr=0.5))) == base
+    assert digest_after(conf, other, lambda: None) != base_other  # ... but the run using the default reruns
+    # a value the run reads: it changes
+    assert digest_after(conf, run, rewrite(opt, lambda d: d.update(momentum=0.8))) != base
+    assert digest_after(conf, run, rewrite(exp, lambda d: d.update(test_every=7))) != base
 
 
 def test_multirun_commands_mirror_the_grid(conf):
@@ -154,5 +171,6 @@ def test_config_files_of_a_run_are_the_ones_hydra_composes(conf):
     defaults = sweeps.default_choices(conf) | sweeps.scale_choices("quick", conf) | \
         sweeps.experiment_choices("fig2_sgd_adam", conf)
     names = {str(p.relative_to(conf)) for p in sweeps.config_files(run, "quick", defaults, conf)}
+    assert len(names) == 7
     assert names == {"config.yaml", "data/mnist1d.yaml", "model/cnn.yaml", "optimizer/sgdw.yaml",
                      "schedule/cosine.yaml", "scale/quick.yaml", "experiment/fig2_sgd_adam.yaml"}

@@ -238,22 +238,49 @@ def config_files(run: Run, scale: str, defaults: dict[str, str], conf_dir: Path 
     return [conf_dir / "config.yaml"] + [conf_dir / g / f"{choices[g]}.yaml" for g in GROUPS if g in choices]
 
 
-_DIGESTS: dict[Path, str] = {}
+_YAML: dict[Path, dict] = {}
 
 
-def content_digest(path: Path) -> str:
-    """Digest of a YAML file's data (comments and layout ignored), without the keys that do not change a
-    run's result (train.NOT_PART_OF_RUN: an experiment's `sweep`, a scale's resources, threads, ...), so
-    adding seeds or grid points, or resizing SLURM jobs, retrains nothing."""
+def _load(path: Path) -> dict:
+    if path not in _YAML:
+        _YAML[path] = yaml.safe_load(path.read_text()) or {}
+    return _YAML[path]
+
+
+def _without(doc: dict, dotted: str) -> dict:
+    """`doc` without the (possibly nested) key `dotted`."""
+    head, _, rest = dotted.partition(".")
+    if head not in doc:
+        return doc
+    if not rest:
+        return {k: v for k, v in doc.items() if k != head}
+    if not isinstance(doc[head], dict):
+        return doc
+    return {**doc, head: _without(doc[head], rest)}
+
+
+def run_digest(run: Run, files: list[Path], conf_dir: Path = CONF_DIR) -> str:
+    """Digest of what the run's config files say about this run: their data (comments and layout ignored),
+    minus the keys the run's own overrides replace (so a new default lr retrains only the runs that use the
+    default) and minus the keys that do not change a result (train.NOT_PART_OF_RUN: an experiment's sweep,
+    a scale's SLURM resources, threads). Adding seeds or grid points thus retrains nothing."""
     from adamw_repro.train import NOT_PART_OF_RUN
 
-    if path not in _DIGESTS:
-        doc = yaml.safe_load(path.read_text()) or {}
-        if isinstance(doc, dict):
+    overridden = [k for k in assignment(run) if k not in GROUPS]
+    parts = []
+    for path in files:
+        group = path.parent.name if path.parent != conf_dir and path.parent.name not in ("scale", "experiment") \
+            else ""
+        doc = _load(path)
+        if not group:
             doc = {k: v for k, v in doc.items() if k not in NOT_PART_OF_RUN}
-        canonical = json.dumps(doc, sort_keys=True, default=str)
-        _DIGESTS[path] = hashlib.sha1(canonical.encode()).hexdigest()[:12]
-    return _DIGESTS[path]
+        for key in overridden:
+            if not group:
+                doc = _without(doc, key)
+            elif key.startswith(group + "."):
+                doc = _without(doc, key[len(group) + 1:])
+        parts.append([str(path.relative_to(conf_dir)), doc])
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def default_choices(conf_dir: Path = CONF_DIR) -> dict[str, str]:
