@@ -19,5 +19,5 @@ include: "rules/report.smk"
 
 rule all:
     input:
-        f"{REPORT_DIR}/report.md",
+        report_target,
     default_target: True

@@ -3,6 +3,7 @@
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 import yaml
@@ -118,19 +119,40 @@ def grid_metrics(wildcards):
 
 
 # -- SLURM ---------------------------------------------------------------------------------------------
-# Short runs share SLURM jobs: scale.group_size runs of the `train` group per sbatch job (Snakemake job
-# groups); a --group-components given on the command line wins. Long runs (group_size 1) are one job
-# each. Local execution has no use for groups and gets none.
-if GROUP_SIZE > 1 and not workflow.local_exec and workflow.group_settings is not None:
-    import immutables
+_DAG_TIME = {}
 
-    _components = dict(workflow.group_settings.group_components)
-    _components.setdefault("train", GROUP_SIZE)
-    workflow.group_settings.group_components = immutables.Map(_components)
+
+def at_dag_time():
+    """Settings that need the executor, which Snakemake knows only once it builds the DAG (not while it
+    parses this file). Called from input functions; acts once.
+
+    - Short runs share SLURM jobs: scale.group_size runs of the `train` group per sbatch job (Snakemake job
+      groups); a --group-components given on the command line wins. Long runs (group_size 1) are one job
+      each. Local execution has no use for groups and gets none.
+    - A dry run prints the plan: runs and estimated GPU-hours per experiment.
+    """
+    if _DAG_TIME:
+        return
+    _DAG_TIME["done"] = True
+    if GROUP_SIZE > 1 and not workflow.local_exec and workflow.group_settings is not None:
+        import immutables
+
+        components = dict(workflow.group_settings.group_components)
+        components.setdefault("train", GROUP_SIZE)
+        workflow.group_settings.group_components = immutables.Map(components)
+    if workflow.dryrun:
+        for line in plan_lines():
+            print(line, file=sys.stderr)
 
 
 def train_group(wildcards):
+    at_dag_time()
     return "train" if GROUP_SIZE > 1 and not workflow.local_exec else None
+
+
+def report_target(wildcards):
+    at_dag_time()
+    return f"{REPORT_DIR}/report.md"
 
 
 onstart:
@@ -146,3 +168,35 @@ onstart:
             check_slurm_request(partition or None, os.environ.get("SBATCH_ACCOUNT"), gpus)
         except ValueError as err:
             raise WorkflowError(str(err))
+
+
+# -- the plan: runs and estimated GPU-hours per experiment, printed by a dry run -------------------------------
+DATASET_SIZES = {"mnist1d": None, "cifar10": 50000, "cifar100": 50000, "imagenet32": 1281167}
+
+
+def plan_lines():
+    from adamw_repro import throughput
+
+    table = throughput.load_table(CONF / "throughput.yaml")
+    scale_doc = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())
+    data_doc = yaml.safe_load((CONF / "data" / f"{DEFAULT_CHOICES['data']}.yaml").read_text())
+    pool = DATASET_SIZES.get(data_doc["name"])
+    lines = [f"plan for scale={SCALE}: experiment, grid runs, estimated GPU-hours on {table['default_gpu']} "
+             "(from conf/throughput.yaml; 'estimate' entries are not measured)"]
+    for experiment, runs in GRID.items():
+        hours, unknown = 0.0, set()
+        for run in runs:
+            a = sweeps.assignment(run)
+            model = a.get("model", DEFAULT_CHOICES["model"])
+            epochs = int(a.get("epochs", scale_doc.get("epochs", 1)))
+            if pool is None or model not in table["models"]:
+                unknown.add(model)
+                continue
+            val = int(data_doc.get("val_size", 0))
+            hours += throughput.estimate_gpu_hours(model, epochs, pool - val, table, eval_images=val)
+        tune = sweeps.sweep_spec(experiment, SCALE, CONF).get("tune")
+        extra = f", then a tune stage of {len(tune['seeds'])} seed(s) per best cell" if tune else ""
+        cost = f"{hours:.1f} GPU-h" if not unknown else f"no GPU estimate for {', '.join(sorted(unknown))}"
+        lines.append(f"  {experiment:16s} {len(runs):5d} runs{extra}: {cost}")
+    return lines
+
