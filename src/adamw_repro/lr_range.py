@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from adamw_repro.train import CONF_DIR, ConfigError, check_config
+from adamw_repro.train import CONF_DIR, ConfigError, check_config, exit_now
 
 FIELDS = ("step", "lr", "train_loss", "train_accuracy", "val_accuracy")
 EVALUATIONS = 60  # validation passes over the ramp
@@ -89,6 +89,7 @@ def main() -> None:
         print(f"{result['optimizer']}: suggested base_lr {result['base_lr']:.3g}, max_lr {result['max_lr']:.3g}")
 
     _main()
+    exit_now()
 
 
 if __name__ == "__main__":

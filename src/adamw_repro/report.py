@@ -121,6 +121,31 @@ def describe_best(best: pd.DataFrame, by: list[str], runs: pd.DataFrame) -> str:
     return " ".join(text)
 
 
+# Heatmap experiments: the panels whose alpha x lambda grid gets a decoupling slope.
+HEATMAPS = {"fig1_schedules": ["optimizer", "schedule"], "fig2_sgd_adam": ["optimizer"],
+            "torch_adamw": ["optimizer"], "figS3_budgets": ["epochs", "decay"]}
+
+
+def decoupling_table(runs: pd.DataFrame) -> str:
+    """Slope of log(best lambda) against log(alpha), per heatmap panel, with its bootstrap interval over seeds
+    (near -1: coupled, the basin runs along the diagonal; near 0: decoupled, axis-aligned)."""
+    from adamw_repro.decoupling import decoupling_slope
+
+    lines = ["| experiment | panel | slope [95% CI] | alphas used |", "|---|---|---|---|"]
+    for name, by in HEATMAPS.items():
+        rows = with_decay_label(runs[runs["experiment"] == name])
+        for key, panel in rows.groupby(by, sort=True):
+            lam_col = "lambda_norm" if "decay" in by and key[-1] == "normalized" else "weight_decay"
+            if (panel[lam_col].fillna(0) > 0).sum() == 0:
+                continue
+            s = decoupling_slope(panel, lam_col=lam_col)
+            ci = f"{s.slope:.2f} [{s.lo:.2f}, {s.hi:.2f}]" if math.isfinite(s.lo) else (
+                f"{s.slope:.2f}" if math.isfinite(s.slope) else "n/a")
+            label = ", ".join(LABELS.get(str(k), str(k)) for k in (key if isinstance(key, tuple) else (key,)))
+            lines.append(f"| {name} | {label} ({lam_col}) | {ci} | {s.n_alpha} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def provenance(results: Path, runs: pd.DataFrame) -> dict:
     """Provenance of the first run (code version, libraries, device) and totals over all runs."""
     info = {}
@@ -232,6 +257,13 @@ def build_report(scale: str, results: Path, report_dir: Path, experiments: list[
         "",
         identities_section(identities),
     ]
+    table = decoupling_table(runs)
+    if table:
+        parts += ["", "## Decoupling: does the best lambda move with alpha?", "",
+                  "Slope of log(best lambda) against log(alpha) over each heatmap (best on validation error; "
+                  "lambda = 0 left out; interval: bootstrap over seeds, n/a with one seed). About -1 means "
+                  "coupled (the good region runs along the diagonal), about 0 decoupled (axis-aligned).", "",
+                  table]
     order = list(EXPERIMENTS)
     for name in sorted(experiments, key=lambda e: order.index(e) if e in order else len(order)):
         rows = runs[runs["experiment"] == name]

@@ -156,6 +156,10 @@ def clr_stepsize(cfg, steps_per_epoch: int) -> int:
 
 def build_schedule(cfg, *, steps_per_epoch: int, epochs: int) -> Schedule | Plateau:
     """The schedule named by cfg.name, as eta(step) (or a Plateau), with optional linear warm-up."""
+    if hasattr(cfg, "_metadata"):  # an OmegaConf node: plain values, so that eta(step) reads no config
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.to_container(cfg, resolve=True)
     name = cfg["name"]
     total = steps_per_epoch * epochs
     spe = steps_per_epoch

@@ -107,6 +107,19 @@ def main() -> None:
               f"after {metrics['epochs']} epochs ({metrics['wall_seconds']:.1f} s)")
 
     _main()
+    exit_now()
+
+
+def exit_now(code: int = 0) -> None:
+    """End the process without the interpreter's teardown, which takes ~0.5 s once torch is loaded (a tenth
+    of a quick run). Every output is already written atomically; only logs and streams need flushing."""
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
