@@ -100,8 +100,11 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
         for job in running_job_ids():
             subprocess.run(["scancel", job], check=True)
     else:
-        pid = subprocess.run(["pgrep", "-f", f"hydra.run.dir={run_dir}"], capture_output=True, text=True).stdout
-        os.kill(int(pid.split()[0]), signal.SIGKILL)
+        pattern = f"^[^ ]*python[^ ]* -m adamw_repro[.]train .*{log.stem}"  # the training process itself
+        pids = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+        assert pids, f"no training process matches {pattern}"
+        for pid in pids:
+            os.kill(int(pid), signal.SIGKILL)
     first = proc.communicate(timeout=300)[0]
     assert proc.returncode != 0, first[-2000:]
     assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "metrics.json").exists()

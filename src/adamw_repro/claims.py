@@ -429,8 +429,9 @@ def claim_6(runs: pd.DataFrame, history: pd.DataFrame | None, value: float) -> C
 
 def _at_loss_levels(curve: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
     """(levels, 2): val and test error the first time the train loss reaches each level, interpolated in
-    log(train loss) between the epochs around it; NaN if never reached or reached before the first record."""
-    curve = curve.sort_values("epoch")
+    log(train loss) between the epochs around it; NaN if never reached or reached before the first record.
+    Only epochs with a test evaluation count (the loop evaluates the test set every `test_every` epochs)."""
+    curve = curve[curve["test_error"].notna()].sort_values("epoch")
     loss = np.maximum(curve["train_loss"].to_numpy(dtype=float), 1e-12)
     errors = curve[["val_error", "test_error"]].to_numpy(dtype=float)
     out = np.full((len(levels), 2), np.nan)

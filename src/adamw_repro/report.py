@@ -163,6 +163,11 @@ def provenance(results: Path, runs: pd.DataFrame) -> dict:
     return info
 
 
+def short_commit(commit: str) -> str:
+    head, _, dirty = commit.partition("+")
+    return head[:12] + (f"+{dirty}" if dirty else "")
+
+
 def what_was_run(scale: str, runs: pd.DataFrame, prov: dict) -> str:
     seconds = runs["wall_seconds"].sum()
     compute = f"{seconds / 3600:.2f} hours" if seconds >= 3600 else f"{seconds / 60:.1f} minutes"
@@ -185,7 +190,8 @@ def what_was_run(scale: str, runs: pd.DataFrame, prov: dict) -> str:
         f"device {prov.get('device', '?')} "
         f"({prov.get('gpu') or prov.get('cpu', '?')}, {prov.get('threads', '?')} thread(s) per run), "
         f"host {prov.get('host', '?')}, {prov.get('platform', '?')}.",
-        f"- Code: git commit(s) {', '.join(c[:12] for c in prov.get('commits', [])) or 'unknown'}; {versions}.",
+        f"- Code: git commit(s) {', '.join(short_commit(c) for c in prov.get('commits', [])) or 'unknown'} "
+        f"('+dirty': the work tree had uncommitted changes); {versions}.",
         f"- Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
     ]
     return "\n".join(lines)
