@@ -115,4 +115,5 @@ def test_a_wrong_grid_value_names_the_file_and_key(tmp_path):
                                              "        optimizer.lr: [fast]"))
     out = snakemake(work, "-n", "--config", "scale=smoke")
     assert out.returncode != 0
-    assert "blog_decays.yaml: sweep.smoke.grid: optimizer.lr=fast is a str, but optimizer.lr is a float" in out.stderr
+    assert "blog_decays.yaml: sweep.smoke.grid: optimizer.lr=fast is a str, but optimizer.lr is a float" in (
+        out.stdout + out.stderr)
