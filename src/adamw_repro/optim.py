@@ -40,10 +40,7 @@ class AdamW(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             lr, eps, lam = group["lr"], group["eps"], group["weight_decay"]
@@ -100,10 +97,7 @@ class SGDW(Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         for group in self.param_groups:
             lr, mu, lam = group["lr"], group["momentum"], group["weight_decay"]
             decay = lr / group["alpha"] * lam  # eta_t * lambda
@@ -123,6 +117,14 @@ class SGDW(Optimizer):
                     p.mul_(1 - decay)
                 p.add_(g, alpha=-lr)
         return loss
+
+
+def _evaluate(closure):
+    """The closure's loss, computed with gradients on (torch.optim's contract), or None."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def _check_hyper(**values: float) -> None:

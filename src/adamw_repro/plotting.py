@@ -212,6 +212,12 @@ def best_setting(runs: pd.DataFrame, by: Sequence[str], err_col: str = "final_va
     Selection is on validation error by default, as the report states: test error is only ever read off the
     chosen setting.
     """
+    if err_col == "final_val_error":  # the report's and the claims' rule, so a figure shows what they judge
+        from adamw_repro.claims import tune
+
+        if runs.empty:
+            return runs
+        return pd.concat([tune(group) for _, group in runs.groupby(list(by), dropna=False, sort=True)])
     settings = [c for c in SETTING_COLUMNS if c in runs.columns and c not in by]
     if runs.empty:
         return runs

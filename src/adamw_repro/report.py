@@ -148,18 +148,10 @@ def decoupling_table(runs: pd.DataFrame) -> str:
 
 def provenance(results: Path, runs: pd.DataFrame) -> dict:
     """Provenance of the first run (code version, libraries, device) and totals over all runs."""
-    info = {}
-    for run_id in runs["run_id"]:
-        path = results / "runs" / run_id / "metrics.json"
-        if path.exists():
-            info = json.loads(path.read_text())["provenance"]
-            break
-    commits = set()
-    for run_id in runs["run_id"]:
-        path = results / "runs" / run_id / "metrics.json"
-        if path.exists():
-            commits.add(json.loads(path.read_text())["provenance"].get("git_commit", "unknown"))
-    info["commits"] = sorted(commits)
+    provs = [json.loads(path.read_text())["provenance"] for path in
+             (results / "runs" / run_id / "metrics.json" for run_id in runs["run_id"]) if path.exists()]
+    info = dict(provs[0]) if provs else {}
+    info["commits"] = sorted({p.get("git_commit", "unknown") for p in provs})
     return info
 
 

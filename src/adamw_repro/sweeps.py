@@ -285,7 +285,7 @@ def run_digest(run: Run, files: list[Path], conf_dir: Path = CONF_DIR) -> str:
 
 def default_choices(conf_dir: Path = CONF_DIR) -> dict[str, str]:
     """Group defaults of conf/config.yaml and of the scale files' `override /group` lines."""
-    doc = yaml.safe_load((conf_dir / "config.yaml").read_text())
+    doc = _load(conf_dir / "config.yaml")
     out = {}
     for item in doc.get("defaults", []):
         if isinstance(item, dict):
@@ -297,7 +297,7 @@ def default_choices(conf_dir: Path = CONF_DIR) -> dict[str, str]:
 
 
 def scale_choices(scale: str, conf_dir: Path = CONF_DIR) -> dict[str, str]:
-    doc = yaml.safe_load((conf_dir / "scale" / f"{scale}.yaml").read_text()) or {}
+    doc = _load(conf_dir / "scale" / f"{scale}.yaml")
     out = {}
     for item in doc.get("defaults", []):
         if isinstance(item, dict):
@@ -308,7 +308,7 @@ def scale_choices(scale: str, conf_dir: Path = CONF_DIR) -> dict[str, str]:
 
 
 def experiment_choices(experiment: str, conf_dir: Path = CONF_DIR) -> dict[str, str]:
-    doc = yaml.safe_load(experiment_file(experiment, conf_dir).read_text()) or {}
+    doc = _load(experiment_file(experiment, conf_dir))
     out = {}
     for item in doc.get("defaults", []) or []:
         if isinstance(item, dict):
