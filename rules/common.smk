@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from adamw_repro import sweeps
+from adamw_repro.workflow import sweeps
 
 CONF = Path(workflow.basedir) / "conf"
 # Jobs run the package from this checkout, also inside a conda environment that does not install it
@@ -158,7 +158,7 @@ def report_target(wildcards):
 onstart:
     # Before anything is submitted: the partition exists and has the GPUs the scale asks for.
     if not workflow.local_exec and getattr(workflow.executor_plugin, "name", "") == "slurm":
-        from adamw_repro.slurm_check import check_slurm_request
+        from adamw_repro.workflow.slurm_check import check_slurm_request
 
         gpus = int(RESOURCES.get("gpu", 0))
         partition = (os.environ.get("ADAMW_SLURM_GPU_PARTITION") if gpus else None) or os.environ.get(
@@ -175,7 +175,7 @@ DATASET_SIZES = {"mnist1d": None, "cifar10": 50000, "cifar100": 50000, "imagenet
 
 
 def plan_lines():
-    from adamw_repro import throughput
+    from adamw_repro.workflow import throughput
 
     table = throughput.load_table(CONF / "throughput.yaml")
     scale_doc = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())

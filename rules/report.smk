@@ -34,7 +34,7 @@ rule aggregate:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.results --out-dir {params.out_dir} --from-file {input} > {log} 2>&1"
+        "python -m adamw_repro.analysis.results --out-dir {params.out_dir} --from-file {input} > {log} 2>&1"
 
 
 rule figure:
@@ -84,12 +84,27 @@ rule figure_clr_range:
         "../scripts/figures/clr.py"
 
 
+rule identities:
+    """The exact identities of the update rules, checked on the installed optimizers (the report reads them,
+    so that analysis never imports torch)."""
+    localrule: True
+    output:
+        f"{RESULTS}/identities.json",
+    log:
+        f"{RESULTS}/logs/identities.log",
+    conda:
+        "../envs/adamw-repro.yaml"
+    shell:
+        "python -m adamw_repro.training.identities {output} > {log} 2>&1"
+
+
 rule report:
     """reports/report.md: what was run, the ten findings with verdicts, each experiment's figure and table."""
     localrule: True
     input:
         runs=f"{RESULTS}/runs.parquet",
         history=f"{RESULTS}/history.parquet",
+        identities=f"{RESULTS}/identities.json",
         figures=expand(f"{REPORT_DIR}/figures/{{figure}}.png", figure=FIGURES),
         range_json=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.json", optimizer=RANGE_OPTIMIZERS),
         range_figure=[f"{REPORT_DIR}/figures/clr_range.png"] if RANGE_OPTIMIZERS else [],
@@ -106,5 +121,5 @@ rule report:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.report --scale {params.scale} --results {params.results} --report-dir {params.report_dir}"
+        "python -m adamw_repro.analysis.report --scale {params.scale} --results {params.results} --report-dir {params.report_dir}"
         " --experiments {params.experiments} --thresholds {input.thresholds} --out {output} > {log} 2>&1"

@@ -17,7 +17,7 @@ rule download_data:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.prepare --download {params.overrides} {output} > {log} 2>&1"
+        "python -m adamw_repro.workflow.prepare --download {params.overrides} {output} > {log} 2>&1"
 
 
 rule prepare_data:
@@ -33,7 +33,7 @@ rule prepare_data:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.prepare {params.overrides} {output} > {log} 2>&1"
+        "python -m adamw_repro.workflow.prepare {params.overrides} {output} > {log} 2>&1"
 
 
 rule train:
@@ -63,7 +63,7 @@ rule train:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.train {params.overrides} threads={threads} hydra.run.dir={params.run_dir}"
+        "python -m adamw_repro.training.train {params.overrides} threads={threads} hydra.run.dir={params.run_dir}"
         " > {log} 2>&1"
 
 
@@ -82,7 +82,7 @@ checkpoint tune:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.sweeps tune --experiment {wildcards.experiment} --scale {params.scale}"
+        "python -m adamw_repro.workflow.sweeps tune --experiment {wildcards.experiment} --scale {params.scale}"
         " --runs-dir {params.runs_dir} --out {output} > {log} 2>&1"
 
 
@@ -108,5 +108,5 @@ rule lr_range:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.lr_range experiment=clr scale={params.scale} optimizer={wildcards.optimizer}"
+        "python -m adamw_repro.training.lr_range experiment=clr scale={params.scale} optimizer={wildcards.optimizer}"
         " hydra.run.dir={params.run_dir} > {log} 2>&1"

@@ -2,7 +2,7 @@
 
 Both pipelines do the same work on the same synthetic CIFAR-shaped images (pad-4 random crop, horizontal flip,
 per-channel normalization) and hand the training step a normalized float batch on the device:
-- device: `adamw_repro.data.augment.augment` on batches drawn from a tensor already on the device;
+- device: `adamw_repro.training.data.augment.augment` on batches drawn from a tensor already on the device;
 - torchvision: DataLoader over PIL images with RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor,
   Normalize, then `.to(device)`.
 
@@ -21,7 +21,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from adamw_repro.data.augment import augment
+from adamw_repro.training.data.augment import augment
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)  # CIFAR-10's; any values cost the same
 

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, sys.argv[2])
-from adamw_repro.models.mnist1d import cnn            # the same network and data as the default run
-from adamw_repro.data.mnist1d import cache_path
+from adamw_repro.training.models.mnist1d import cnn            # the same network and data as the default run
+from adamw_repro.training.data.mnist1d import cache_path
 from omegaconf import OmegaConf
 torch.set_num_threads(1)
 cfg = OmegaConf.load(sys.argv[3])
@@ -53,7 +53,7 @@ print(json.dumps({"steps_per_second": steps / (time.perf_counter() - t0), "first
 
 def ours(epochs: int, data_root: Path, out: Path) -> dict:
     spawn = time.time()
-    subprocess.run([sys.executable, "-m", "adamw_repro.train", f"epochs={epochs}", "threads=1",
+    subprocess.run([sys.executable, "-m", "adamw_repro.training.train", f"epochs={epochs}", "threads=1",
                     f"data.root={data_root}", f"hydra.run.dir={out}", "test_every=0"],
                    check=True, capture_output=True, cwd=ROOT)
     m = json.loads((out / "metrics.json").read_text())
@@ -79,16 +79,16 @@ def main() -> None:
         from hydra import compose, initialize_config_dir
         from omegaconf import OmegaConf
 
-        from adamw_repro.data.mnist1d import generate
+        from adamw_repro.training.data.mnist1d import generate
 
         with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
             cfg = compose("config", overrides=[f"data.root={tmp / 'data'}"])
         generate(cfg.data)
         data_cfg = tmp / "data.yaml"
         OmegaConf.save(cfg.data, data_cfg)
-        results = {"ours (adamw_repro.train)": [], "plain DataLoader + torch.optim": []}
+        results = {"ours (adamw_repro.training.train)": [], "plain DataLoader + torch.optim": []}
         for i in range(args.repeats):
-            results["ours (adamw_repro.train)"].append(ours(args.epochs, tmp / "data", tmp / f"run{i}"))
+            results["ours (adamw_repro.training.train)"].append(ours(args.epochs, tmp / "data", tmp / f"run{i}"))
             results["plain DataLoader + torch.optim"].append(plain(args.epochs, data_cfg))
     print(f"default MNIST-1D run (CNN 32 channels, batch 128, 4,000 samples), {args.epochs} epochs, 1 thread, "
           f"median of {args.repeats} alternating runs\n")

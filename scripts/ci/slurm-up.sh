@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bring up a one-node SLURM cluster on this host (Debian/Ubuntu, run as root) so that CI and
-# tests/test_slurm_cluster.py exercise the real snakemake-executor-plugin-slurm path: sbatch, srun
+# tests/workflow/test_slurm_cluster.py exercise the real snakemake-executor-plugin-slurm path: sbatch, srun
 # inside the job, squeue status polling, log files. Not for production clusters.
 #
 #   bash scripts/ci/slurm-up.sh      # install if needed, configure, start, wait until the node is idle

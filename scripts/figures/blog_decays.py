@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from adamw_repro import plotting
+from adamw_repro.analysis import plotting
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "exponential", "plateau")

@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from adamw_repro import plotting
+from adamw_repro.analysis import plotting
 
 SCHEDULES = ("fixed", "triangular", "triangular2", "exp_range", "exponential", "decay_only")
 OPTIMIZERS = ("sgd", "adam")

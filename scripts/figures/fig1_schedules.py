@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adamw_repro import plotting
+from adamw_repro.analysis import plotting
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("fixed", "step", "cosine")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adamw_repro import plotting
+from adamw_repro.analysis import plotting
 
 LAYOUT = (("sgd", "sgdw"), ("adam", "adamw"))
 

@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 
-from adamw_repro import plotting
+from adamw_repro.analysis import plotting
 
 OPTIMIZERS = ("adam", "adamw")
 

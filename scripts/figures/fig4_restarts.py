@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from adamw_repro import plotting
+from adamw_repro.analysis import plotting
 
 CURVES = (("adam", "cosine"), ("adamw", "cosine"), ("adamw", "warm_restarts"), ("sgdw", "warm_restarts"))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adamw_repro import plotting
+from adamw_repro.analysis import plotting
 
 ROWS = (("weight_decay", "raw λ"), ("lambda_norm", "normalized λ_norm"))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adamw_repro import plotting
+from adamw_repro.analysis import plotting
 
 PANELS = (
     ("adamw", "AdamW (paper form)", "weight decay λ"),

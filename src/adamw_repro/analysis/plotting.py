@@ -1,0 +1,718 @@
+"""The shared look of every figure: palettes, paper labels, the (alpha x lambda) heatmap, bands, atomic saves.
+
+Figure scripts (scripts/figures/) only select rows and lay out panels; everything that must look the same
+across figures lives here. Inputs are the aggregated tables of `adamw_repro.schema`: errors are fractions,
+figures show percent. Importing this module never opens a window (the Agg backend is selected before pyplot
+loads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import tempfile
+import textwrap
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on workers or in CI
+
+import matplotlib.cm  # noqa: E402
+import matplotlib.colors  # noqa: E402
+import matplotlib.patches  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+# ----------------------------------------------------------------------------------------------------
+# Names and colours: one per optimizer and one per schedule, the same in every figure.
+
+OPTIMIZER_LABELS = {
+    "adam": "Adam+L2",
+    "adamw": "AdamW",
+    "adamw_torch": "AdamW (torch form)",
+    "sgd": "SGD+L2",
+    "sgdw": "SGDW",
+}
+# Warm-restart variants get the paper's own names.
+RESTART_LABELS = {
+    "adam": "AdamR (L2)",
+    "adamw": "AdamWR",
+    "adamw_torch": "AdamWR (torch form)",
+    "sgd": "SGDR (L2)",
+    "sgdw": "SGDWR",
+}
+SCHEDULE_LABELS = {
+    "fixed": "fixed",
+    "step": "step-drop",
+    "cosine": "cosine",
+    "warm_restarts": "warm restarts",
+    "exponential": "ExponentialLR",
+    "plateau": "ReduceLROnPlateau",
+    "triangular": "triangular",
+    "triangular2": "triangular2",
+    "exp_range": "exp_range",
+    "decay_only": "decay only",
+    "one_cycle": "one-cycle",
+}
+_CB = sns.color_palette("colorblind", 10)
+# Decoupled variants in cool colours, coupled (L2) ones in warm colours.
+OPTIMIZER_COLORS = {
+    "adam": _CB[3],
+    "adamw": _CB[0],
+    "adamw_torch": _CB[4],
+    "sgd": _CB[1],
+    "sgdw": _CB[2],
+}
+# Schedules drawn together (CLR's six; cosine/exponential/plateau) get clearly different colours; a variant
+# shares its parent's hue (triangular2 a darker triangular).
+_DARK = sns.color_palette("dark", 10)
+SCHEDULE_COLORS = {
+    "fixed": (0.25, 0.25, 0.25),
+    "step": _CB[5],
+    "cosine": _CB[0],
+    "warm_restarts": _DARK[2],
+    "exponential": _CB[2],
+    "plateau": _CB[4],
+    "triangular": _CB[1],
+    "triangular2": _DARK[1],
+    "exp_range": _DARK[6],
+    "decay_only": _DARK[9],
+    "one_cycle": _CB[9],
+}
+# Low error is light, so the black circles on the best cells stay visible; high error is dark.
+HEATMAP_CMAP = "rocket_r"
+MISSING_COLOR = (0.86, 0.86, 0.86)
+RC = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "figure.titlesize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "pdf.fonttype": 42,  # editable text in the PDF
+}
+DPI = 150
+
+
+def optimizer_label(optimizer: str, schedule: str | None = None) -> str:
+    """The paper's name for an optimizer, e.g. "Adam+L2", "AdamW"; "AdamWR"/"SGDWR" under warm restarts."""
+    if schedule == "warm_restarts" and optimizer in RESTART_LABELS:
+        return RESTART_LABELS[optimizer]
+    return OPTIMIZER_LABELS.get(optimizer, optimizer)
+
+
+def schedule_label(schedule: str) -> str:
+    return SCHEDULE_LABELS.get(schedule, schedule)
+
+
+def styled(plot: Callable[..., None]) -> Callable[..., None]:
+    """Decorate a figure's `plot` so it draws and saves under the house rc settings, restored after."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(RC):
+            return plot(*args, **kwargs)
+
+    return wrapper
+
+
+def figure_title(fig: Figure, text: str) -> None:
+    """Figure title wrapped to the figure's width (long notes about missing runs must stay readable)."""
+    if text:
+        points = FontProperties(size=plt.rcParams["figure.titlesize"]).get_size_in_points()
+        width = max(40, int(fig.get_figwidth() * 72 / (0.55 * points)))
+        fig.suptitle(textwrap.fill(text, width=width, break_long_words=False))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Row selection shared by the figure scripts.
+
+
+def _key(value: float) -> float:
+    """Grid value rounded to 12 significant digits so 0.1*2**-3 and 0.0125 land in the same cell."""
+    return float(f"{value:.12g}") if pd.notna(value) else float("nan")
+
+
+def select(df: pd.DataFrame, experiment: str | Sequence[str] | None = None, **equal) -> pd.DataFrame:
+    """Rows of `df` from `experiment` (all when None) whose columns equal the given values (a list: any of
+    them)."""
+    mask = pd.Series(True, index=df.index)
+    if experiment is not None:
+        allowed = [experiment] if isinstance(experiment, str) else list(experiment)
+        mask &= df["experiment"].isin(allowed)
+    for col, want in equal.items():
+        if want is None:
+            continue
+        allowed = list(want) if isinstance(want, list | tuple | set) else [want]
+        mask &= df[col].isin(allowed)
+    return df[mask]
+
+
+def decay_rows(runs: pd.DataFrame, lam_col: str) -> pd.DataFrame:
+    """Runs whose decay is given on `lam_col`: lambda_norm rows, or raw rows (lambda_norm NaN) for
+    weight_decay."""
+    if lam_col == "lambda_norm":
+        return runs[runs["lambda_norm"].notna()]
+    return runs[runs["lambda_norm"].isna() & runs[lam_col].notna()]
+
+
+def keep_one(df: pd.DataFrame, col: str, prefer: float | str | None = None) -> tuple[pd.DataFrame, str]:
+    """Keep the rows of one value of `col` (`prefer` if present, else the most frequent, ties to the largest).
+
+    Returns the rows and a note for the title ("" when `col` had one value), so a figure never silently mixes
+    budgets or learning rates.
+    """
+    values = df[col].dropna().unique()
+    if len(values) <= 1:
+        return df, ""
+    if prefer is not None and prefer in set(values):
+        chosen = prefer
+    else:
+        counts = df[col].value_counts()
+        chosen = max(counts.index, key=lambda v: (counts[v], v))
+    return df[df[col] == chosen], f"only {col} = {number_text(chosen)} shown"
+
+
+def number_text(value) -> str:
+    """A value for a title: "$2^{-8}$" for an exact power of two, else "%g" (strings pass through)."""
+    if isinstance(value, str):
+        return value
+    v = float(value)
+    if v > 0 and v != 1 and abs(math.log2(v) - round(math.log2(v))) < 1e-9 and not v.is_integer():
+        return f"$2^{{{round(math.log2(v))}}}$"
+    return f"{v:g}"
+
+
+def integer_epochs(ax: Axes) -> None:
+    """Epoch axes tick at whole epochs only (tiny smoke runs otherwise get 1.25, 1.5, ...)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+SETTING_COLUMNS = ("alpha", "weight_decay", "lambda_norm", "epochs", "T0", "T_mult", "stepsize_epochs")
+
+
+def best_setting(runs: pd.DataFrame, by: Sequence[str], err_col: str = "final_val_error") -> pd.DataFrame:
+    """For each group of `by`, the runs (all seeds) of the hyperparameter setting with the lowest mean
+    `err_col`.
+
+    Selection is on validation error by default, as the report states: test error is only ever read off the
+    chosen setting.
+    """
+    if err_col == "final_val_error":  # the report's and the claims' rule, so a figure shows what they judge
+        from adamw_repro.analysis.claims import tune
+
+        if runs.empty:
+            return runs
+        return pd.concat([tune(group) for _, group in runs.groupby(list(by), dropna=False, sort=True)])
+    settings = [c for c in SETTING_COLUMNS if c in runs.columns and c not in by]
+    if runs.empty:
+        return runs
+    keys = list(by) + settings
+    means = runs.groupby(keys, dropna=False)[err_col].mean().reset_index().dropna(subset=[err_col])
+    if means.empty:
+        return runs.iloc[:0]
+    best = means.loc[means.groupby(list(by), dropna=False)[err_col].idxmin()]
+    return runs.merge(best[keys], on=keys, how="inner")
+
+
+# ----------------------------------------------------------------------------------------------------
+# The (alpha x lambda) heatmap.
+
+
+def cell_table(runs: pd.DataFrame, lam_col: str = "weight_decay") -> pd.DataFrame:
+    """Mean over seeds per (alpha, lambda) cell.
+
+    Columns: alpha, lam, test_error, val_error (mean fractions), n_seeds, n_diverged. A cell counts a seed as
+    diverged when its status is "diverged" (its errors are then 1.0, see schema).
+    """
+    cols = ["alpha", "lam", "test_error", "val_error", "n_seeds", "n_diverged"]
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame(
+        {
+            "alpha": runs["alpha"].map(_key),
+            "lam": runs[lam_col].map(_key),
+            "test_error": runs["final_test_error"].astype(float),
+            "val_error": runs["final_val_error"].astype(float),
+            "diverged": (runs["status"] == "diverged").astype(int),
+        }
+    )
+    out = (
+        df.groupby(["alpha", "lam"])
+        .agg(
+            test_error=("test_error", "mean"),
+            val_error=("val_error", "mean"),
+            n_seeds=("test_error", "size"),
+            n_diverged=("diverged", "sum"),
+        )
+        .reset_index()
+    )
+    return out[cols]
+
+
+def best_cells(cells: pd.DataFrame, n: int = 10, err_col: str = "val_error") -> pd.DataFrame:
+    """The `n` cells with the lowest mean validation error (ties: smaller alpha, then smaller lambda).
+
+    Cells where every seed diverged are never among the best, even on a grid with fewer than `n` cells.
+    """
+    ok = cells[cells[err_col].notna() & (cells["n_diverged"] < cells["n_seeds"])]
+    return ok.sort_values([err_col, "alpha", "lam"], kind="mergesort").head(n)
+
+
+def color_limits(cell_tables: Iterable[pd.DataFrame], upper_percentile: float = 90.0) -> tuple[float, float]:
+    """(vmin, vmax) in percent shared by every panel of one figure.
+
+    vmin is the best mean test error anywhere in the figure; vmax is the `upper_percentile` of the cells that
+    did not diverge, so one diverged (or chance-level) cell does not wash out the differences that matter.
+    """
+    vals = []
+    for cells in cell_tables:
+        if len(cells):
+            ok = cells[(cells["n_diverged"] == 0) & cells["test_error"].notna()]
+            vals.append(100.0 * ok["test_error"].to_numpy(float))
+    v = np.concatenate(vals) if vals else np.array([])
+    if v.size == 0:
+        return 0.0, 100.0
+    lo, hi = float(np.min(v)), float(np.percentile(v, upper_percentile))
+    if hi - lo < 1e-9:  # a single cell, or all equal: give the colour bar some width
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def _pow10_text(exp: int) -> str:
+    return f"{10.0**exp:g}" if -3 <= exp <= 3 else f"$10^{{{exp}}}$"
+
+
+def log2_labels(values: Sequence[float]) -> tuple[list[str], str]:
+    """Tick labels in the paper's units for log2-spaced grid values.
+
+    Finds the power of ten u that makes every positive value an integer power of two (the paper's "x 0.001"),
+    then labels value v as "$2^{k}$" with v = u * 2**k; zero is labelled "0". Returns the labels and the unit
+    suffix for the axis label (" (×0.001)", or "" when u = 1). Values that are no power of two in any such
+    unit get plain "%.3g" labels and no suffix.
+    """
+    pos = [v for v in values if v > 0]
+    for exp in [0, *[e for k in range(1, 9) for e in (-k, k)]]:
+        unit = 10.0**exp
+        ks = [math.log2(v / unit) for v in pos]
+        if all(abs(k - round(k)) < 1e-6 for k in ks):
+            break
+    else:
+        return ["0" if v == 0 else f"{v:.3g}" for v in values], ""
+    labels = ["0" if v == 0 else f"$2^{{{round(math.log2(v / unit))}}}$" for v in values]
+    return labels, ("" if exp == 0 else f" (×{_pow10_text(exp)})")
+
+
+LAMBDA_AXIS = {
+    "weight_decay": "weight decay λ",
+    "lambda_norm": "normalized weight decay λ_norm",
+    "lambda_effective": "effective weight decay λ",
+}
+ZERO_GAP = 0.35  # vertical gap (in cell heights) between the λ = 0 row and the positive rows
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where each alpha and lambda sits on a heatmap (cell centres), so overlays land on the right cell."""
+
+    alphas: tuple[float, ...]
+    lams: tuple[float, ...]  # ascending, 0 first when present
+
+    @property
+    def has_zero(self) -> bool:
+        return bool(self.lams) and self.lams[0] == 0
+
+    def x(self, alpha: float) -> float:
+        return self.alphas.index(_key(alpha)) + 0.5
+
+    def y(self, lam: float) -> float:
+        i = self.lams.index(_key(lam))
+        return i + 0.5 + (ZERO_GAP if self.has_zero and i > 0 else 0.0)
+
+
+def _text_color(rgba) -> str:
+    r, g, b = rgba[:3]
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
+def heatmap(
+    ax: Axes,
+    cells: pd.DataFrame,
+    vmin: float,
+    vmax: float,
+    *,
+    lam_axis: str = "weight_decay",
+    lam_name: str | None = None,
+    best: pd.DataFrame | None = None,
+    ridge: pd.DataFrame | None = None,
+    annotate: bool | None = None,
+    cmap: str = HEATMAP_CMAP,
+):
+    """Draw mean test error (percent) over the alpha x lambda grid of `cells` (from `cell_table`) on `ax`.
+
+    x = initial learning rate alpha, y = weight decay on `lam_axis`'s scale (axis name `lam_name`), both
+    log2-spaced with labels in the paper's units; a lambda = 0 row sits apart at the bottom. Colours use the
+    figure-wide [vmin, vmax] (from `color_limits`); values above vmax saturate. Cells with a diverged seed
+    carry "×", missing cells are hatched grey, `best` cells get black circles, `ridge` (columns alpha,
+    best_lambda) is drawn as a dashed line. Returns the colour mappable (for the colour bar) and the Grid.
+    """
+    alphas = tuple(sorted(cells["alpha"].unique()))
+    lams = tuple(sorted(cells["lam"].unique()))
+    grid = Grid(alphas, lams)
+    values = np.full((len(lams), len(alphas)), np.nan)
+    for row in cells.itertuples(index=False):
+        values[lams.index(row.lam), alphas.index(row.alpha)] = 100.0 * row.test_error
+    norm = matplotlib.colors.Normalize(vmin=vmin, vmax=vmax)
+    colormap = sns.color_palette(cmap, as_cmap=True)
+    xedges = np.arange(len(alphas) + 1)
+    blocks = [(0, 1), (1, len(lams))] if grid.has_zero else [(0, len(lams))]
+    mesh = None
+    for start, stop in blocks:
+        if stop <= start:
+            continue
+        offset = ZERO_GAP if grid.has_zero and start > 0 else 0.0
+        yedges = np.arange(start, stop + 1) + offset
+        mesh = ax.pcolormesh(
+            xedges,
+            yedges,
+            np.ma.masked_invalid(values[start:stop]),
+            cmap=colormap,
+            norm=norm,
+            edgecolors="white",
+            linewidth=0.4,
+        )
+    # Missing cells: hatched so they cannot be mistaken for a low error.
+    for i, lam in enumerate(lams):
+        for j, _alpha in enumerate(alphas):
+            if np.isnan(values[i, j]):
+                y0 = grid.y(lam) - 0.5
+                ax.add_patch(
+                    matplotlib.patches.Rectangle(
+                        (j, y0), 1, 1, facecolor=MISSING_COLOR, hatch="///", edgecolor="0.6", linewidth=0
+                    )
+                )
+    small = len(alphas) * len(lams) <= 36  # numbers in cells only where they stay legible
+    if annotate is None:
+        annotate = small
+    for row in cells.itertuples(index=False):
+        x, y = grid.x(row.alpha), grid.y(row.lam)
+        rgba = colormap(norm(100.0 * row.test_error)) if pd.notna(row.test_error) else (1, 1, 1, 1)
+        if row.n_diverged > 0:
+            ax.text(x, y, "×", ha="center", va="center", color=_text_color(rgba), fontsize=11 if small else 7)
+        elif annotate and pd.notna(row.test_error):
+            ax.text(
+                x,
+                y,
+                f"{100.0 * row.test_error:.1f}",
+                ha="center",
+                va="center",
+                color=_text_color(rgba),
+                fontsize=5.5,
+            )
+    if best is not None and len(best):
+        ax.scatter(
+            [grid.x(a) for a in best["alpha"]],
+            [grid.y(lam) for lam in best["lam"]],
+            s=150 if small else 60,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=1.1,
+            zorder=3,
+        )
+    if ridge is not None and len(ridge):
+        pts = [
+            (grid.x(a), grid.y(b))
+            for a, b in zip(ridge["alpha"], ridge["best_lambda"], strict=True)
+            if _key(a) in alphas and _key(b) in lams
+        ]
+        if len(pts) >= 2:  # one point is no ridge
+            xs, ys = zip(*sorted(pts), strict=True)
+            ax.plot(
+                xs, ys, color="#1f9ed1", linestyle="--", linewidth=1.2, marker=".", markersize=4, zorder=4
+            )
+    _grid_axes(ax, grid, lam_name or LAMBDA_AXIS.get(lam_axis, lam_axis))
+    if mesh is None:  # nothing drawn: still return a mappable carrying the shared limits
+        mesh = matplotlib.cm.ScalarMappable(norm=norm, cmap=colormap)
+    return mesh, grid
+
+
+def _grid_axes(ax: Axes, grid: Grid, lam_name: str) -> None:
+    xl, xunit = log2_labels(grid.alphas)
+    yl, yunit = log2_labels(grid.lams)
+    ax.set_xticks([grid.x(a) for a in grid.alphas], xl)
+    ax.set_yticks([grid.y(lam) for lam in grid.lams], yl)
+    ax.set_xlim(0, max(len(grid.alphas), 1))
+    ax.set_ylim(0, max(len(grid.lams), 1) + (ZERO_GAP if grid.has_zero and len(grid.lams) > 1 else 0.0))
+    ax.set_xlabel(f"initial learning rate α{xunit}")
+    ax.set_ylabel(f"{lam_name}{yunit}")
+    ax.tick_params(length=0)
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+
+
+def empty_panel(ax: Axes, text: str) -> None:
+    """A panel that says what is missing instead of drawing nothing."""
+    ax.text(
+        0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4", wrap=True
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+
+
+def decoupling_annotation(runs: pd.DataFrame, lam_col: str) -> tuple[str, pd.DataFrame | None]:
+    """The decoupling slope text for a panel title and the best-lambda ridge, from `adamw_repro.analysis.decoupling`.
+
+    `runs` holds one row per run of one panel. Both are computed on validation error (selection never looks
+    at test error); lambda = 0 takes no part (no place on a log axis). Returns ("", None) when that module is
+    not importable, so figures still render on a checkout without it.
+    """
+    try:
+        from adamw_repro.analysis.decoupling import best_lambda_per_alpha, decoupling_slope
+    except ImportError:
+        return "", None
+    table = pd.DataFrame(
+        {
+            "alpha": runs["alpha"].map(_key),
+            lam_col: runs[lam_col].map(_key),
+            "final_val_error": runs["final_val_error"].astype(float),
+            "seed": runs["seed"],
+        }
+    )
+    try:
+        s = decoupling_slope(table, lam_col=lam_col, err_col="final_val_error")
+        best = best_lambda_per_alpha(table, lam_col=lam_col, err_col="final_val_error")
+    except ValueError:  # a grid the fit cannot use: say so rather than fail the figure
+        return "slope n/a", None
+    if "tied" in best:  # an alpha whose cells all tie (all diverged, say) has no best lambda
+        best = best[~best["tied"].astype(bool)]
+    ridge = pd.DataFrame({"alpha": best["alpha"], "best_lambda": best.get("best_lambda", best.get(lam_col))})
+    if not np.isfinite(s.slope):
+        text = "slope n/a (needs ≥ 2 α with a clear best λ > 0)"
+    elif np.isfinite(s.lo) and np.isfinite(s.hi):
+        text = f"slope {s.slope:+.2f} [{s.lo:+.2f}, {s.hi:+.2f}], {s.n_alpha} α"
+    else:
+        text = f"slope {s.slope:+.2f}, {s.n_alpha} α"
+    return text, ridge
+
+
+def heatmap_figure(
+    panels: Sequence[Sequence[tuple[str, pd.DataFrame] | None]],
+    *,
+    lam_axes: Sequence[Sequence[str]] | str = "weight_decay",
+    lam_names: Sequence[Sequence[str | None]] | None = None,
+    n_best: int = 0,
+    slope: bool = False,
+    suptitle: str = "",
+    panel_size: tuple[float, float] = (2.6, 2.3),
+    upper_percentile: float = 90.0,
+) -> tuple[Figure, np.ndarray, tuple[float, float], list]:
+    """A grid of heatmaps sharing one colour scale: `panels[r][c]` is (title, runs of that panel) or None.
+
+    Each panel shows `cell_table` of its runs (mean over seeds); None leaves the place blank.
+    `lam_axes` names the decay column of each panel (one name for all, or per panel), `lam_names` optionally
+    overrides the y-axis names; `n_best` circles that many cells per panel (by mean validation error); `slope`
+    adds the decoupling slope to each title and the best-lambda ridge to each panel.
+
+    Returns the figure, its axes, the shared (vmin, vmax) in percent and the drawn mappables (tests check that
+    every mappable carries the shared limits).
+    """
+    nrows, ncols = len(panels), max(len(r) for r in panels)
+
+    def lam_axis_of(r: int, c: int) -> str:
+        return lam_axes if isinstance(lam_axes, str) else lam_axes[r][c]
+
+    tables = {
+        (r, c): cell_table(entry[1], lam_axis_of(r, c))
+        for r, row in enumerate(panels)
+        for c, entry in enumerate(row)
+        if entry is not None
+    }
+    vmin, vmax = color_limits(tables.values(), upper_percentile)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size[0] * ncols + 0.8, panel_size[1] * nrows + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    mappables = []
+    for r in range(nrows):
+        for c in range(ncols):
+            ax = axes[r, c]
+            entry = panels[r][c] if c < len(panels[r]) else None
+            if entry is None:
+                ax.set_visible(False)
+                continue
+            lam_axis, (title, runs), cells = lam_axis_of(r, c), entry, tables[(r, c)]
+            if cells.empty:
+                empty_panel(ax, f"{title}\nno runs")
+                continue
+            best = best_cells(cells, n_best) if n_best else None
+            ridge = None
+            if slope:
+                text, ridge = decoupling_annotation(runs, lam_axis)
+                title = f"{title}\n{text}" if text else title
+            lam_name = lam_names[r][c] if lam_names is not None else None
+            m, _ = heatmap(
+                ax, cells, vmin, vmax, lam_axis=lam_axis, lam_name=lam_name, best=best, ridge=ridge
+            )
+            mappables.append(m)
+            ax.set_title(title)
+    norm = matplotlib.colors.Normalize(vmin=vmin, vmax=vmax)
+    bar = matplotlib.cm.ScalarMappable(norm=norm, cmap=sns.color_palette(HEATMAP_CMAP, as_cmap=True))
+    fig.colorbar(bar, ax=axes.ravel().tolist(), label="test error (%)", extend="max", shrink=0.8)
+    figure_title(fig, suptitle)
+    return fig, axes, (vmin, vmax), mappables
+
+
+# ----------------------------------------------------------------------------------------------------
+# Curves over epochs or steps: mean over seeds with a band.
+
+
+def _band(values: np.ndarray) -> tuple[float, float, float]:
+    try:
+        from adamw_repro.analysis.stats import mean_ci
+    except ImportError:  # min-max over seeds until the stats module is there
+        return float(np.mean(values)), float(np.min(values)), float(np.max(values))
+    mean, lo, hi = mean_ci(values)
+    return float(mean), float(lo), float(hi)
+
+
+def band_kind() -> str:
+    """What the shaded band around a mean curve is, for legends and titles."""
+    try:
+        from adamw_repro.analysis.stats import mean_ci  # noqa: F401
+    except ImportError:
+        return "band: min–max over seeds"
+    return "band: 95% CI over seeds"
+
+
+def curve_stats(history: pd.DataFrame, keys: Sequence[str], x: str, y: str) -> pd.DataFrame:
+    """Mean of `y` over runs (seeds) per `keys` and `x`, with band lo/hi and the number of runs n.
+
+    Seeds that stopped early (diverged) simply contribute fewer points; the band needs two or more values.
+    """
+    cols = [*keys, x, "mean", "lo", "hi", "n"]
+    df = history[[*keys, x, y]].dropna(subset=[x, y])
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for group, sub in df.groupby([*keys, x], sort=True, dropna=False):
+        v = sub[y].to_numpy(float)
+        if len(v) >= 2:
+            mean, lo, hi = _band(v)
+        else:
+            mean, lo, hi = float(v[0]), float("nan"), float("nan")
+        rows.append((*group, mean, lo, hi, len(v)))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def plot_curve(ax: Axes, stats: pd.DataFrame, x: str, *, scale: float = 1.0, **line) -> None:
+    """One mean curve with its band (where there are two or more seeds)."""
+    ax.plot(stats[x], scale * stats["mean"], **line)
+    if stats["lo"].notna().any():
+        ax.fill_between(
+            stats[x],
+            scale * stats["lo"],
+            scale * stats["hi"],
+            color=line.get("color"),
+            alpha=0.2,
+            linewidth=0,
+        )
+
+
+def join_notes(*parts: str) -> str:
+    """Title fragments joined by "; ", empty ones dropped."""
+    return "; ".join(p for p in parts if p)
+
+
+def missing_note(missing: Sequence[str]) -> str:
+    return f"missing: {', '.join(missing)}" if missing else ""
+
+
+def n_seeds_text(runs: pd.DataFrame) -> str:
+    """ "1 seed" / "3 seeds" / "1–3 seeds per cell" for titles."""
+    if runs.empty:
+        return "0 seeds"
+    per = runs.groupby(
+        [c for c in SETTING_COLUMNS + ("optimizer", "schedule") if c in runs.columns], dropna=False
+    ).size()
+    lo, hi = int(per.min()), int(per.max())
+    return f"{lo} seed{'s' if lo > 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Writing and the Snakemake adapter.
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save(fig: Figure, out_png: Path | str) -> tuple[Path, Path]:
+    """Write `fig` as PNG and as PDF beside it (same stem), atomically, then close it.
+
+    Both files are written under temporary names in the target folder and renamed only when both are complete,
+    so a half-written figure never looks finished.
+    """
+    out_png = Path(out_png)
+    out_pdf = out_png.with_suffix(".pdf")
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    temps = []
+    try:
+        for target, fmt, meta in (
+            (out_png, "png", {"Software": None}),
+            (out_pdf, "pdf", {"CreationDate": None}),
+        ):
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            temps.append((tmp, target))
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a figure is for everyone to read
+        for tmp, target in temps:
+            os.replace(tmp, target)
+    finally:
+        plt.close(fig)
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return out_png, out_pdf
+
+
+def run_snakemake(smk, plot: Callable[..., None]) -> None:
+    """Snakemake adapter shared by the figure scripts.
+
+    Reads input.runs and input.history (parquet), passes the rule's params as options, and writes output.png
+    with output.pdf beside it. stderr (warnings) goes to the rule's log when it has one.
+    """
+    out_png = Path(smk.output.png)
+    pdf = smk.output.get("pdf")
+    if pdf is not None and Path(pdf) != out_png.with_suffix(".pdf"):
+        raise ValueError(
+            f"output.pdf must sit beside output.png with the same stem: got {pdf} for {out_png}; "
+            "fix the figure rule's output: in the Snakefile"
+        )
+    options = {k: v for k, v in smk.params.items() if k != "caption"}  # the caption is for the report only
+    log = smk.log[0] if len(smk.log) else os.devnull
+    with open(log, "w") as fh, contextlib.redirect_stderr(fh):
+        runs = pd.read_parquet(smk.input.runs)
+        history = pd.read_parquet(smk.input.history)
+        plot(runs, history, out_png, **options)

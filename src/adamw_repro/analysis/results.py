@@ -1,0 +1,123 @@
+"""Aggregation: every run into one tidy table of final metrics and one of per-epoch histories.
+
+Labels come from each run's saved config.yaml and metrics.json, never from its path. Diverged runs keep
+their rows (errors 1.0, status "diverged"). Tables are written as parquet with a CSV copy, atomically.
+
+    python -m adamw_repro.analysis.results --out-dir results/quick RUN_DIR [RUN_DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from adamw_repro import runio
+from adamw_repro.schema import HISTORY_COLUMNS, HISTORY_METRICS, RUN_COLUMNS, RUN_LABELS
+
+
+def _nan(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def run_labels(run_dir: Path, config: dict, metrics: dict) -> dict:
+    """The label columns of one run (schema.RUN_LABELS), read from its own config and metrics."""
+    opt, sched, data = config["optimizer"], config["schedule"], config["data"]
+    return {
+        "run_id": run_dir.name,
+        "experiment": config.get("experiment_name", "adhoc"),
+        "scale": metrics.get("scale", "unknown"),
+        "seed": int(config["seed"]),
+        "optimizer": opt["name"],
+        "schedule": sched["name"],
+        "alpha": float(opt["lr"]),
+        "weight_decay": _nan(opt.get("weight_decay")) if opt.get("lambda_norm") is not None
+        else float(opt.get("weight_decay") or 0.0),
+        "lambda_norm": _nan(opt.get("lambda_norm")),
+        "lambda_effective": float(metrics.get("lambda_effective", math.nan)),
+        "epochs": int(config["epochs"]),
+        "batch_size": int(config["batch_size"]),
+        "train_size": int(metrics.get("train_size") or data.get("train_size") or 0),
+        "model": config["model"]["name"],
+        "dataset": data["name"],
+        "T0": _nan(sched.get("T0")),
+        "T_mult": _nan(sched.get("T_mult")),
+        "stepsize_epochs": _nan(sched.get("stepsize_epochs")),
+    }
+
+
+def run_row(run_dir: Path) -> tuple[dict, pd.DataFrame]:
+    """One run's row of the runs table and its history rows."""
+    run_dir = Path(run_dir)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    labels = run_labels(run_dir, config, metrics)
+    final, best = metrics["final"], metrics["best"]
+    row = labels | {
+        "status": metrics["status"],
+        **{f"final_{k}": _nan(final.get(k)) for k in ("train_loss", "train_error", "val_loss", "val_error",
+                                                         "test_loss", "test_error")},
+        "best_val_error": _nan(best.get("val_error")),
+        "best_epoch": _nan(best.get("epoch")),
+        "test_error_at_best_val": _nan(best.get("test_error")),
+        "epochs_run": int(metrics["epochs"]),
+        "steps": int(metrics["steps"]),
+        "wall_seconds": float(metrics["wall_seconds"]),
+        "steps_per_second": float(metrics["steps_per_second"]),
+    }
+    history = pd.read_csv(run_dir / "history.csv")
+    for key in RUN_LABELS:
+        history[key] = labels[key]
+    return row, history[list(HISTORY_COLUMNS)]
+
+
+def collect(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, history) over `run_dirs`, with the schema's columns and dtypes."""
+    rows, histories = [], []
+    for d in run_dirs:
+        row, history = run_row(Path(d))
+        rows.append(row)
+        histories.append(history)
+    runs = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    for col in HISTORY_METRICS:
+        history[col] = pd.to_numeric(history[col], errors="coerce")
+    return runs.sort_values(["experiment", "run_id"], ignore_index=True), history
+
+
+def write_table(df: pd.DataFrame, parquet: Path) -> None:
+    """Parquet plus a CSV copy beside it, both written atomically."""
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    runio.write_bytes(parquet, buf.getvalue())
+    runio.write_text(parquet.with_suffix(".csv"), df.to_csv(index=False))
+
+
+def read_tables(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return pd.read_parquet(Path(out_dir) / "runs.parquet"), pd.read_parquet(Path(out_dir) / "history.parquet")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("run_dirs", nargs="*", type=Path)
+    parser.add_argument("--from-file", type=Path, nargs="*", default=[],
+                        help="files listing run directories, one a line")
+    args = parser.parse_args(argv)
+    dirs = list(args.run_dirs)
+    for listing in args.from_file:
+        dirs += [Path(line) for line in listing.read_text().split() if line]
+    runs, history = collect(dirs)
+    write_table(runs, args.out_dir / "runs.parquet")
+    write_table(history, args.out_dir / "history.parquet")
+    diverged = int((runs["status"] == "diverged").sum())
+    print(f"{len(runs)} runs ({diverged} diverged), {len(history)} history rows -> {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

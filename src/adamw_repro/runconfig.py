@@ -1,0 +1,36 @@
+"""What identifies a run, shared by every layer (a leaf: imports nothing of the package).
+
+The conf/ folder, the config keys that do not change what a run computes, and the digest of the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# Keys of the composed config that do not change what a run computes: where the data live, how often
+# to checkpoint, the sweep a run belongs to. The same run on another machine keeps its digest.
+NOT_PART_OF_RUN = ("sweep", "hydra", "scale", "threads", "checkpoint_every", "lr_range")
+NOT_PART_OF_DATA = ("root", "generate", "verify_checksums")
+
+
+class ConfigError(ValueError):
+    """Bad input, reported as one line before anything is written."""
+
+
+def run_config(cfg: DictConfig) -> dict:
+    """The resolved config of one run, without the keys that do not change its result."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    run = {k: v for k, v in resolved.items() if k not in NOT_PART_OF_RUN}
+    run["data"] = {k: v for k, v in run["data"].items() if k not in NOT_PART_OF_DATA}
+    return run
+
+
+def config_digest(run_cfg: dict) -> str:
+    return hashlib.sha1(json.dumps(run_cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+

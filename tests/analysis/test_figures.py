@@ -1,0 +1,402 @@
+"""Figure scripts write a PNG and a PDF from small synthetic tables; the shared helpers do what they say.
+
+The tables are built with the schema's columns (`make_runs`, `make_history`) so a renamed column breaks here,
+not in the workflow.
+"""
+
+import importlib.util
+import json
+import math
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adamw_repro.analysis import plotting
+from adamw_repro.schema import HISTORY_COLUMNS, RUN_COLUMNS
+
+FIGURES = Path(__file__).resolve().parents[2] / "scripts" / "figures"
+ALPHAS = (2.0**-10, 2.0**-9, 2.0**-8)
+LAMBDAS = (0.0, 0.001 / 8, 0.001 / 4, 0.001 / 2)
+
+
+def load(name: str) -> types.ModuleType:
+    """Import scripts/figures/<name>.py as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"figures_{name}", FIGURES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _error(optimizer: str, alpha: float, lam: float, seed: int, epochs: float) -> float:
+    """A smooth synthetic error surface: decoupled optimizers axis-aligned, coupled ones diagonal."""
+    a = math.log2(alpha) + 9
+    l = math.log2(lam / 0.001) + 2 if lam > 0 else -4.0
+    bowl = a**2 + l**2 if optimizer in ("adamw", "sgdw") else (a + l) ** 2 + 0.3 * a**2
+    noise = np.random.default_rng([seed, abs(hash(optimizer)) % 1000]).normal(0, 0.002)
+    return float(np.clip(0.04 + 0.004 * bowl + 0.2 / epochs + noise, 0.0, 1.0))
+
+
+def make_runs(
+    optimizers=("adam", "adamw"),
+    schedules=("cosine",),
+    alphas=ALPHAS,
+    lambdas=LAMBDAS,
+    seeds=(0, 1),
+    epochs=(3,),
+    normalized=False,
+    diverged=(),
+    experiment="synthetic",
+) -> pd.DataFrame:
+    """One row per run with every RUN_COLUMNS column; `diverged` lists (optimizer, alpha, lam) cells."""
+    rows = []
+    for opt in optimizers:
+        for sch in schedules:
+            for alpha in alphas:
+                for lam in lambdas:
+                    for seed in seeds:
+                        for ep in epochs:
+                            err = _error(opt, alpha, lam, seed, ep)
+                            bad = (opt, alpha, lam) in diverged
+                            val, test = (1.0, 1.0) if bad else (err, err + 0.003)
+                            rows.append(
+                                {
+                                    "run_id": f"{experiment}-{len(rows):08x}",
+                                    "experiment": experiment,
+                                    "scale": "smoke",
+                                    "seed": seed,
+                                    "optimizer": opt,
+                                    "schedule": sch,
+                                    "alpha": alpha,
+                                    "weight_decay": np.nan if normalized else lam,
+                                    "lambda_norm": lam * 200 if normalized else np.nan,
+                                    "lambda_effective": lam,
+                                    "epochs": ep,
+                                    "batch_size": 128,
+                                    "train_size": 45000,
+                                    "model": "tiny",
+                                    "dataset": "cifar10",
+                                    "T0": 1.0 if sch == "warm_restarts" else np.nan,
+                                    "T_mult": 2.0 if sch == "warm_restarts" else np.nan,
+                                    "stepsize_epochs": 1.0 if sch.startswith("tri") else np.nan,
+                                    "status": "diverged" if bad else "ok",
+                                    "final_train_loss": np.nan if bad else 0.1 + 5 * err,
+                                    "final_train_error": err / 2,
+                                    "final_val_loss": 1.0,
+                                    "final_val_error": val,
+                                    "final_test_loss": 1.0,
+                                    "final_test_error": test,
+                                    "best_val_error": val,
+                                    "best_epoch": ep,
+                                    "test_error_at_best_val": test,
+                                    "epochs_run": ep,
+                                    "steps": 10 * ep,
+                                    "wall_seconds": 1.0,
+                                    "steps_per_second": 10.0,
+                                }
+                            )
+    runs = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    assert list(runs.columns) == list(RUN_COLUMNS)
+    return runs
+
+
+def make_history(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run and epoch, errors falling towards the run's final values."""
+    rows = []
+    labels = [c for c in HISTORY_COLUMNS if c in RUN_COLUMNS]
+    for run in runs.itertuples(index=False):
+        r = run._asdict()
+        for epoch in range(1, int(r["epochs"]) + 1):
+            frac = epoch / r["epochs"]
+            rows.append(
+                {
+                    **{c: r[c] for c in labels},
+                    "epoch": epoch,
+                    "step": 10 * epoch,
+                    "lr": r["alpha"] * (0.5 + 0.5 * math.cos(math.pi * frac)) + 1e-6,
+                    "train_loss": 2.0 * (1 - frac) + 0.2,
+                    "train_error": 0.5 * (1 - frac) + 0.02,
+                    "val_loss": 1.0,
+                    "val_error": r["final_val_error"] + 0.3 * (1 - frac),
+                    "test_loss": 1.0,
+                    "test_error": r["final_test_error"] + 0.3 * (1 - frac),
+                    "seconds": float(epoch),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+
+def full_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every optimizer and schedule any figure asks for, two budgets, raw and normalized decay."""
+    parts = [
+        make_runs(("adam", "adamw", "sgd", "sgdw", "adamw_torch"), ("fixed", "step", "cosine")),
+        make_runs(("adamw", "sgdw", "adam"), ("warm_restarts",), alphas=ALPHAS[:2], lambdas=LAMBDAS[1:3]),
+        make_runs(("adamw",), ("cosine",), epochs=(2, 4), lambdas=LAMBDAS[1:], experiment="budget"),
+        make_runs(
+            ("adamw",), ("cosine",), epochs=(2, 4), lambdas=LAMBDAS[1:], normalized=True, experiment="budget"
+        ),
+        make_runs(
+            ("sgd", "adam"),
+            ("triangular", "triangular2", "exp_range", "exponential", "decay_only", "plateau"),
+            alphas=ALPHAS[:1],
+            lambdas=LAMBDAS[1:2],
+        ),
+    ]
+    runs = pd.concat(parts, ignore_index=True)
+    runs["run_id"] = [f"r{i:05d}" for i in range(len(runs))]
+    return runs, make_history(runs)
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return full_tables()
+
+
+def assert_written(out_png: Path) -> None:
+    assert out_png.stat().st_size > 1000
+    assert out_png.with_suffix(".pdf").stat().st_size > 1000
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out_png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    assert not list(out_png.parent.glob("*.tmp")), "temporary files left behind"
+
+
+SCRIPTS = (
+    "fig1_schedules",
+    "fig2_sgd_adam",
+    "fig3_curves",
+    "fig4_restarts",
+    "figS3_budgets",
+    "torch_adamw",
+    "clr",
+    "blog_decays",
+)
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_each_figure_writes_png_and_pdf(name, tables, tmp_path):
+    runs, history = tables
+    out = tmp_path / "sub" / f"{name}.png"
+    load(name).plot(runs, history, out)
+    assert_written(out)
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_tiny_grids_and_missing_combinations_do_not_crash(name, tmp_path, monkeypatch):
+    # The smoke scale: one seed, one alpha, one lambda, two epochs, a diverged cell, and every figure missing
+    # at least one of its optimizers, which its title must name.
+    runs = make_runs(
+        ("adamw", "sgd"),
+        ("cosine", "step", "warm_restarts", "triangular", "plateau"),
+        alphas=ALPHAS[:1],
+        lambdas=LAMBDAS[1:2],
+        seeds=(0,),
+        epochs=(2,),
+        diverged={("sgd", ALPHAS[0], LAMBDAS[1])},
+    )
+    titles = []
+    save = plotting.save
+    monkeypatch.setattr(
+        plotting, "save", lambda fig, out: (titles.append(fig.get_suptitle()), save(fig, out))
+    )
+    load(name).plot(runs, make_history(runs), tmp_path / f"{name}.png")
+    assert_written(tmp_path / f"{name}.png")
+    assert "missing: " in titles[0]
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_empty_tables_still_give_a_figure(name, tmp_path):
+    runs = make_runs().iloc[:0]
+    load(name).plot(runs, make_history(runs), tmp_path / f"{name}.png")
+    assert_written(tmp_path / f"{name}.png")
+
+
+def test_log2_labels_in_the_papers_units():
+    assert plotting.log2_labels(ALPHAS) == (["$2^{-10}$", "$2^{-9}$", "$2^{-8}$"], "")
+    assert plotting.log2_labels(LAMBDAS) == (["0", "$2^{-3}$", "$2^{-2}$", "$2^{-1}$"], " (×0.001)")
+    # "initial learning rate x 0.1": 0.1/4 .. 0.1*2
+    assert plotting.log2_labels([0.025, 0.05, 0.1, 0.2]) == (
+        ["$2^{-2}$", "$2^{-1}$", "$2^{0}$", "$2^{1}$"],
+        " (×0.1)",
+    )
+    assert plotting.log2_labels([0.3, 0.7]) == (["0.3", "0.7"], "")
+
+
+def test_heatmap_ticks_and_zero_row(tmp_path):
+    fig, axes, _, _ = plotting.heatmap_figure([[("AdamW", make_runs(("adamw",)))]])
+    ax = axes[0, 0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["$2^{-10}$", "$2^{-9}$", "$2^{-8}$"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "$2^{-3}$", "$2^{-2}$", "$2^{-1}$"]
+    ticks = ax.get_yticks()
+    assert ticks[1] - ticks[0] > ticks[2] - ticks[1], "the λ = 0 row sits apart from the positive rows"
+    assert ax.get_ylabel() == "weight decay λ (×0.001)"
+    assert ax.get_xlabel() == "initial learning rate α"
+    plotting.save(fig, tmp_path / "h.png")
+
+
+def test_colour_scale_is_shared_by_every_panel():
+    low = make_runs(("adamw",))
+    high = low.assign(final_test_error=low["final_test_error"] + 0.05)
+    fig, _, limits, mappables = plotting.heatmap_figure([[("a", low), ("b", high)], [("c", high), None]])
+    assert len(mappables) == 3
+    assert all(m.get_clim() == limits for m in mappables)
+    cell_means = plotting.cell_table(low)["test_error"]
+    assert limits[0] == pytest.approx(100 * cell_means.min())
+    assert limits[1] > 100 * cell_means.max()  # the scale spans both panels, not just the first
+    plotting.plt.close(fig)
+
+
+def test_one_diverged_cell_does_not_wash_out_the_scale():
+    runs = make_runs(("adamw",))
+    clean = plotting.color_limits([plotting.cell_table(runs)])
+    bad = make_runs(("adamw",), diverged={("adamw", ALPHAS[2], LAMBDAS[3])})
+    vmin, vmax = plotting.color_limits([plotting.cell_table(bad)])
+    assert vmax < 20.0 and clean[1] < 20.0
+    assert vmin == pytest.approx(clean[0])
+
+
+def test_best_cells_are_the_lowest_mean_validation_error():
+    # Cell (a1, l1) holds the single best seed but not the best mean; test error ranks the other way round.
+    def run(alpha, lam, seed, val, test):
+        return {
+            "alpha": alpha,
+            "weight_decay": lam,
+            "lambda_norm": np.nan,
+            "seed": seed,
+            "status": "ok",
+            "final_val_error": val,
+            "final_test_error": test,
+        }
+
+    runs = pd.DataFrame(
+        [
+            run(1.0, 1.0, 0, 0.01, 0.30),
+            run(1.0, 1.0, 1, 0.50, 0.30),  # mean val 0.255
+            run(1.0, 2.0, 0, 0.10, 0.90),
+            run(1.0, 2.0, 1, 0.10, 0.90),  # mean val 0.10
+            run(2.0, 1.0, 0, 0.20, 0.10),
+            run(2.0, 1.0, 1, 0.20, 0.10),  # mean val 0.20
+            run(2.0, 2.0, 0, 0.40, 0.05),
+            run(2.0, 2.0, 1, 0.40, 0.05),  # mean val 0.40
+        ]
+    )
+    best = plotting.best_cells(plotting.cell_table(runs), n=2)
+    assert list(zip(best["alpha"], best["lam"], strict=True)) == [(1.0, 2.0), (2.0, 1.0)]
+    assert len(plotting.best_cells(plotting.cell_table(runs), n=10)) == 4
+    runs.loc[runs["alpha"].eq(1.0) & runs["weight_decay"].eq(2.0), "status"] = "diverged"
+    runs.loc[runs["alpha"].eq(1.0) & runs["weight_decay"].eq(2.0), "final_val_error"] = 1.0
+    assert (1.0, 2.0) not in set(
+        zip(*[plotting.best_cells(plotting.cell_table(runs), n=10)[c] for c in ("alpha", "lam")], strict=True)
+    )
+
+
+def test_best_setting_selects_on_validation_and_keeps_all_seeds():
+    runs = make_runs(("adamw",), seeds=(0, 1, 2))
+    chosen = plotting.best_setting(runs, by=["optimizer", "schedule"])
+    means = runs.groupby(["alpha", "weight_decay"])["final_val_error"].mean()
+    assert len(chosen) == 3
+    assert (chosen["alpha"].iloc[0], chosen["weight_decay"].iloc[0]) == means.idxmin()
+
+
+def test_restart_epochs_follow_sgdr():
+    fig4 = load("fig4_restarts")
+    assert fig4.restart_epochs(100, 2, 1800) == [100, 300, 700, 1500]
+    assert fig4.restart_epochs(10, 1, 35) == [10, 20, 30]
+    assert fig4.restart_epochs(float("nan"), 2, 100) == []
+
+
+def test_slope_annotation_uses_the_decoupling_module(monkeypatch):
+    fake = types.ModuleType("adamw_repro.analysis.decoupling")
+    seen = {}
+
+    def decoupling_slope(runs, lam_col, err_col):
+        seen["columns"] = set(runs.columns)
+        return types.SimpleNamespace(slope=-0.98, lo=-1.2, hi=-0.8, n_alpha=runs["alpha"].nunique())
+
+    def best_lambda_per_alpha(runs, lam_col, err_col):
+        means = runs[runs[lam_col] > 0].groupby(["alpha", lam_col])[err_col].mean().reset_index()
+        return means.loc[means.groupby("alpha")[err_col].idxmin()].assign(tied=False)
+
+    fake.decoupling_slope, fake.best_lambda_per_alpha = decoupling_slope, best_lambda_per_alpha
+    monkeypatch.setitem(sys.modules, "adamw_repro.analysis.decoupling", fake)
+    runs = make_runs(("sgd",))
+    fig, axes, _, _ = plotting.heatmap_figure([[("SGD+L2", runs)]], slope=True)
+    assert "slope -0.98 [-1.20, -0.80], 3 α" in axes[0, 0].get_title()
+    assert {"alpha", "weight_decay", "final_val_error", "seed"} <= seen["columns"]  # one row per run
+    assert len(axes[0, 0].lines) == 1  # the best-lambda ridge
+    plotting.plt.close(fig)
+    monkeypatch.setitem(sys.modules, "adamw_repro.analysis.decoupling", None)  # import fails: no annotation
+    fig, axes, _, _ = plotting.heatmap_figure([[("SGD+L2", runs)]], slope=True)
+    assert axes[0, 0].get_title() == "SGD+L2"
+    assert not axes[0, 0].lines
+    plotting.plt.close(fig)
+
+
+def test_slope_with_the_real_decoupling_module():
+    pytest.importorskip("adamw_repro.analysis.decoupling")
+    # The synthetic SGD+L2 surface is diagonal, AdamW's axis-aligned: the titles must say so.
+    runs = make_runs(
+        ("sgd", "adamw"),
+        alphas=tuple(2.0**k for k in range(-11, -6)),
+        lambdas=tuple(0.001 * 2.0**k for k in range(-5, 2)),
+        seeds=(0, 1, 2),
+    )
+    panels = [[("SGD+L2", runs[runs["optimizer"] == "sgd"]), ("AdamW", runs[runs["optimizer"] == "adamw"])]]
+    fig, axes, _, _ = plotting.heatmap_figure(panels, slope=True)
+    sgd, adamw = (float(ax.get_title().split("slope ")[1].split()[0].rstrip(",")) for ax in axes[0])
+    assert sgd < -0.5 and abs(adamw) < 0.3
+    plotting.plt.close(fig)
+
+
+def test_lr_range_plot(tmp_path):
+    for opt in ("sgd", "adam"):
+        lr = np.linspace(1e-4, 0.5, 50)
+        acc = np.clip(np.tanh(lr * 20) * 0.6, 0, 1)
+        pd.DataFrame(
+            {
+                "step": np.arange(50),
+                "lr": lr,
+                "train_loss": 2 - acc,
+                "train_accuracy": acc,
+                "val_accuracy": acc * 0.95,
+            }
+        ).to_csv(tmp_path / f"{opt}.csv", index=False)
+    (tmp_path / "sgd.json").write_text(json.dumps({"optimizer": "sgd", "base_lr": 0.02, "max_lr": 0.1}))
+    out = tmp_path / "range.png"
+    load("clr").plot_range_test([tmp_path / "sgd.csv", tmp_path / "adam.csv"], [tmp_path / "sgd.json"], out)
+    assert_written(out)
+
+
+class _Named(list):
+    """The bits of snakemake's Namedlist that the adapter uses."""
+
+    def __init__(self, **named):
+        super().__init__(named.values())
+        self._named = named
+        for k, v in named.items():
+            setattr(self, k, v)
+
+    def get(self, key, default=None):
+        return self._named.get(key, default)
+
+    def items(self):
+        return self._named.items()
+
+
+def test_snakemake_adapter_reads_parquet_and_passes_params(tmp_path):
+    runs = make_runs(("sgd", "sgdw", "adam", "adamw"), experiment="fig2")
+    runs.to_parquet(tmp_path / "runs.parquet")
+    make_history(runs).to_parquet(tmp_path / "history.parquet")
+    smk = types.SimpleNamespace(
+        input=_Named(runs=str(tmp_path / "runs.parquet"), history=str(tmp_path / "history.parquet")),
+        output=_Named(png=str(tmp_path / "fig2.png"), pdf=str(tmp_path / "fig2.pdf")),
+        params=_Named(experiment="fig2", n_best=3),
+        log=_Named(log=str(tmp_path / "fig2.log")),
+    )
+    load("fig2_sgd_adam").main(smk)
+    assert_written(tmp_path / "fig2.png")
+    smk.output = _Named(png=str(tmp_path / "fig2.png"), pdf=str(tmp_path / "elsewhere.pdf"))
+    with pytest.raises(ValueError, match="beside output.png"):
+        load("fig2_sgd_adam").main(smk)

@@ -1,0 +1,119 @@
+"""The workflow through the real `snakemake` command: the smoke scale end to end, no-op reruns, what a
+change retrains, and bad input reported before any job starts."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.workflow_helpers import copy_workflow, snakemake
+
+FIGURES = ("fig1_schedules", "fig2_sgd_adam", "fig3_curves", "fig4_restarts", "figS3_budgets", "torch_adamw",
+           "clr", "blog_decays", "clr_range")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One smoke-scale workflow run, shared by the tests of this module."""
+    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    out = snakemake(work, "--cores", "2", "--config", "scale=smoke")
+    assert out.returncode == 0, out.stderr[-4000:]
+    return work
+
+
+@pytest.mark.slow
+def test_smoke_writes_the_report_and_every_figure(smoke):
+    report = (smoke / "reports/smoke/report.md").read_text()
+    for fig in FIGURES:
+        for ext in ("png", "pdf"):
+            path = smoke / f"reports/smoke/figures/{fig}.{ext}"
+            assert path.exists() and path.stat().st_size > 1000, path
+        assert f"figures/{fig}.png" in report
+    for n in range(1, 11):
+        assert f"[{n}](#claim-{n})" in report and f'<a id="claim-{n}"></a>' in report
+    assert "holds: lambda=0: Adam == AdamW" in report
+
+
+@pytest.mark.slow
+def test_the_tables_hold_every_run_with_labels_from_its_config(smoke):
+    runs = pd.read_parquet(smoke / "results/smoke/runs.parquet")
+    history = pd.read_parquet(smoke / "results/smoke/history.parquet")
+    run_dirs = [p for p in (smoke / "results/smoke/runs").iterdir() if (p / "metrics.json").exists()]
+    assert len(runs) == len(run_dirs) and set(runs["run_id"]) == {p.name for p in run_dirs}
+    assert set(runs["experiment"]) == set(FIGURES) - {"clr_range"}
+    assert (runs["scale"] == "smoke").all() and runs["status"].isin(["ok", "diverged"]).all()
+    assert len(history) == runs["epochs_run"].sum()
+    tuned = json.loads((smoke / "results/smoke/tuned/fig1_schedules.json").read_text())
+    assert tuned and set(tuned) <= set(runs["run_id"])  # the tune stage ran and its runs are in the table
+    assert pd.read_csv(smoke / "results/smoke/runs.csv").shape == runs.shape
+
+
+@pytest.mark.slow
+def test_the_reports_numbers_match_the_aggregated_table(smoke):
+    from adamw_repro.analysis.report import EXPERIMENTS, best_settings, interval, with_decay_label
+
+    report = (smoke / "reports/smoke/report.md").read_text()
+    runs = with_decay_label(pd.read_parquet(smoke / "results/smoke/runs.parquet"))
+    checked = 0
+    for name, (_, by, _) in EXPERIMENTS.items():
+        best = best_settings(runs[runs["experiment"] == name], by)
+        for _, row in best.iterrows():
+            assert f"| {interval(row['test'])} |" in report, (name, row.to_dict())
+            checked += 1
+    assert checked >= 8
+    n_runs = int(re.search(r"- Runs: (\d+) in", report).group(1))
+    assert n_runs == len(runs)
+
+
+@pytest.mark.slow
+def test_a_second_run_does_nothing_and_a_new_seed_trains_only_new_runs(smoke):
+    again = snakemake(smoke, "-n", "--config", "scale=smoke")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    path = smoke / "conf/experiment/clr.yaml"
+    original = path.read_text()
+    doc = yaml.safe_load(original)
+    doc["sweep"]["smoke"]["seeds"] = [0, 7]
+    path.write_text("# @package _global_\n" + yaml.safe_dump(doc))
+    try:
+        plan = snakemake(smoke, "-n", "--config", "scale=smoke")
+    finally:
+        path.write_text(original)
+    assert plan.returncode == 0, plan.stderr
+    assert re.search(r"^train\s+2$", plan.stdout, re.M), plan.stdout  # 2 clr cells x the new seed
+
+
+@pytest.mark.slow
+def test_editing_a_value_retrains_exactly_the_runs_that_read_it(smoke):
+    path = smoke / "conf/schedule/triangular.yaml"
+    path.write_text(path.read_text() + "\n# a comment changes nothing\n")
+    assert "Nothing to be done" in snakemake(smoke, "-n", "--config", "scale=smoke").stdout
+    path.write_text(path.read_text().replace("base_fraction: 0.25", "base_fraction: 0.5"))
+    plan = snakemake(smoke, "-n", "--config", "scale=smoke", "experiments=clr")
+    assert re.search(r"^train\s+1$", plan.stdout, re.M), plan.stdout  # only the triangular run
+
+
+@pytest.mark.parametrize("config,message", [
+    ("experiments=fig9", "experiment 'fig9' does not exist; allowed: blog_decays, clr"),
+    ("scale=huge", "--config scale=huge is unknown; allowed: budget, paper, quick, smoke (files in conf/scale/)"),
+])
+def test_bad_input_is_reported_before_any_job_starts(tmp_path, config, message):
+    work = copy_workflow(tmp_path)
+    out = snakemake(work, "--cores", "1", "--config", config)
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert not (work / "results").exists()
+
+
+def test_a_wrong_grid_value_names_the_file_and_key(tmp_path):
+    work = copy_workflow(tmp_path)
+    path = work / "conf/experiment/blog_decays.yaml"
+    path.write_text(path.read_text().replace("schedule: [exponential, plateau]", "schedule: [exponential, plateau]\n"
+                                             "        optimizer.lr: [fast]"))
+    out = snakemake(work, "-n", "--config", "scale=smoke")
+    assert out.returncode != 0
+    assert "blog_decays.yaml: sweep.smoke.grid: optimizer.lr=fast is a str, but optimizer.lr is a float" in (
+        out.stdout + out.stderr)
