@@ -3,7 +3,8 @@
 For each alpha, take the cell with the lowest mean error over seeds and refine its lambda continuously: the
 vertex of the parabola in log(lambda) through that cell and its two neighbours (a grid step alone would make
 the slope take coarse steps); fit log(best lambda) against log(alpha) by least squares. A best cell on the
-edge of the lambda grid cannot be refined (the optimum may lie beyond it): it is kept at the edge and flagged. The slope is about -1 when the good region runs along the diagonal (coupled: the
+edge of the lambda grid cannot be refined (the optimum may lie beyond it): it is kept at the edge and flagged.
+The slope is about -1 when the good region runs along the diagonal (coupled: the
 product alpha*lambda is what matters, as for SGD+L2) and about 0 when it is axis-aligned (decoupled: SGDW,
 AdamW in the paper's form). The interval resamples seeds jointly across all cells (a cluster bootstrap): runs
 that share a seed share an initialisation and a batch order, so they are resampled together.
