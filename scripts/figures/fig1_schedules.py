@@ -23,7 +23,7 @@ def plot(
     *,
     experiment: str | None = None,
     lam_col: str = "weight_decay",
-    n_best: int = 0,
+    n_best: int = 10,
     upper_percentile: float = 90.0,
 ) -> None:
     """Draw Fig. 1 from the runs table (history is not used) and save PNG + PDF."""

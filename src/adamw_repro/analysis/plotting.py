@@ -35,6 +35,9 @@ from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from adamw_repro import names  # noqa: E402
+from adamw_repro.analysis.decoupling import best_lambda_per_alpha, decoupling_slope  # noqa: E402
+from adamw_repro.analysis.selection import tune  # noqa: E402
+from adamw_repro.analysis.stats import proportion_ci  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------
 # Names and colours: one per optimizer and one per schedule, from the tables of adamw_repro/names.py.
@@ -162,8 +165,6 @@ def best_setting(runs: pd.DataFrame, by: Sequence[str], err_col: str = "final_va
     chosen setting.
     """
     if err_col == "final_val_error":  # the report's and the claims' rule, so a figure shows what they judge
-        from adamw_repro.analysis.claims import tune
-
         if runs.empty:
             return runs
         return pd.concat([tune(group) for _, group in runs.groupby(list(by), dropna=False, sort=True)])
@@ -428,13 +429,9 @@ def decoupling_annotation(runs: pd.DataFrame, lam_col: str) -> tuple[str, pd.Dat
     """The decoupling slope text for a panel title and the best-lambda ridge, from `adamw_repro.analysis.decoupling`.
 
     `runs` holds one row per run of one panel. Both are computed on validation error (selection never looks
-    at test error); lambda = 0 takes no part (no place on a log axis). Returns ("", None) when that module is
-    not importable, so figures still render on a checkout without it.
+    at test error); lambda = 0 takes no part (no place on a log axis). A best cell on the edge of the lambda
+    grid is flagged in the text: the optimum may lie outside the grid.
     """
-    try:
-        from adamw_repro.analysis.decoupling import best_lambda_per_alpha, decoupling_slope
-    except ImportError:
-        return "", None
     table = pd.DataFrame(
         {
             "alpha": runs["alpha"].map(_key),
@@ -457,6 +454,8 @@ def decoupling_annotation(runs: pd.DataFrame, lam_col: str) -> tuple[str, pd.Dat
         text = f"slope {s.slope:+.2f} [{s.lo:+.2f}, {s.hi:+.2f}], {s.n_alpha} α"
     else:
         text = f"slope {s.slope:+.2f}, {s.n_alpha} α"
+    if getattr(s, "edge", ()):
+        text += f"; best λ on grid edge at {len(s.edge)} α"
     return text, ridge
 
 
@@ -535,21 +534,15 @@ def heatmap_figure(
 
 
 def _band(values: np.ndarray) -> tuple[float, float, float]:
-    try:
-        from adamw_repro.analysis.stats import mean_ci
-    except ImportError:  # min-max over seeds until the stats module is there
-        return float(np.mean(values)), float(np.min(values)), float(np.max(values))
-    mean, lo, hi = mean_ci(values)
+    """Mean over seeds and a 95 % percentile-bootstrap band: it stays between the seeds' values, so an error
+    rate's band never leaves [0, 100] %."""
+    mean, lo, hi = proportion_ci(values)
     return float(mean), float(lo), float(hi)
 
 
 def band_kind() -> str:
     """What the shaded band around a mean curve is, for legends and titles."""
-    try:
-        from adamw_repro.analysis.stats import mean_ci  # noqa: F401
-    except ImportError:
-        return "band: min–max over seeds"
-    return "band: 95% CI over seeds"
+    return "band: 95% bootstrap CI over seeds"
 
 
 def curve_stats(history: pd.DataFrame, keys: Sequence[str], x: str, y: str) -> pd.DataFrame:
