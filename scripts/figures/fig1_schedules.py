@@ -43,7 +43,7 @@ def plot(
     title = plotting.join_notes(
         f"Test error (%) after {epochs[0]:g} epochs" if len(epochs) else "Test error (%)",
         f"mean over {plotting.n_seeds_text(sel)}",
-        f"circles: {n_best} best by mean val. error" if n_best else "",
+        f"○ {n_best} best (val.)" if n_best else "",
         budget_note,
         plotting.missing_note(missing),
     )

@@ -51,7 +51,7 @@ def plot(
         f"Test error (%), {plotting.schedule_label(schedule)}"
         + (f", {epochs[0]:g} epochs" if len(epochs) else ""),
         f"mean over {plotting.n_seeds_text(sel)}",
-        f"circles: {n_best} best by mean val. error" if n_best else "",
+        f"○ {n_best} best (val.)" if n_best else "",
         budget_note,
         plotting.missing_note(missing),
     )

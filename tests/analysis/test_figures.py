@@ -202,7 +202,7 @@ def test_tiny_grids_and_missing_combinations_do_not_crash(name, tmp_path, monkey
     )
     load(name).plot(runs, make_history(runs), tmp_path / f"{name}.png")
     assert_written(tmp_path / f"{name}.png")
-    assert "missing: " in titles[0]
+    assert "missing: " in " ".join(titles[0].split())  # a long note may still wrap
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

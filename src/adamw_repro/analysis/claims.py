@@ -339,10 +339,10 @@ def _cycle_ends(T0: float, T_mult: float, budget: float) -> list[float]:
     return out
 
 
-def _cycle_mean(hist: pd.DataFrame, rows: pd.DataFrame, end: float) -> pd.Series:
-    """Per seed: mean test error over the last LAST_EPOCHS epochs up to `end`."""
+def _cycle_mean(hist: pd.DataFrame, rows: pd.DataFrame, start: float, end: float) -> pd.Series:
+    """Per seed: mean test error over the epochs in (start, end]."""
     epochs = hist["epoch"].astype(float)
-    sel = hist[hist["run_id"].isin(rows["run_id"]) & (epochs > end - LAST_EPOCHS - 1e-9) & (epochs <= end + 1e-9)]
+    sel = hist[hist["run_id"].isin(rows["run_id"]) & (epochs > start + 1e-9) & (epochs <= end + 1e-9)]
     return sel.groupby("seed")["test_error"].mean().astype(float)
 
 
@@ -367,13 +367,14 @@ def claim_9(runs: pd.DataFrame, history: pd.DataFrame | None, value: float) -> C
         notes.append(f"{LABELS.get(opt, opt)}: warm restarts {describe(wr)}; cosine {describe(cos)}.")
         budget = float(first["epochs"])
         for k, epoch in enumerate(ends, start=1):
+            start = max(epoch - LAST_EPOCHS, ends[k - 2] if k > 1 else 0.0)  # within the cycle
             name = f"{opt}, cycle {k}"
-            quantity = (f"relative test error over epochs {epoch - LAST_EPOCHS + 1:g}-{epoch:g} (end of cycle {k}), "
+            quantity = (f"relative test error over epochs {start + 1:g}-{epoch:g} (end of cycle {k}), "
                         f"{LABELS.get(opt, opt)} warm restarts vs one cosine run (err(WR)/err(cosine) - 1)")
-            a, b = _cycle_mean(hist, wr, epoch), _cycle_mean(hist, cos, epoch)
+            a, b = _cycle_mean(hist, wr, start, epoch), _cycle_mean(hist, cos, start, epoch)
             if epoch >= budget - 1e-9:  # both schedules have annealed to the end: shown, not judged
                 if not a.empty and not b.empty:
-                    notes.append(f"{opt} at the end of the budget (epochs {epoch - LAST_EPOCHS + 1:g}-{epoch:g}, "
+                    notes.append(f"{opt} at the end of the budget (epochs {start + 1:g}-{epoch:g}, "
                                  f"not judged: the cosine run ends there too): {_fmt_ci(*compare(a, b)[0])}.")
                 continue
             if a.empty or b.empty:
@@ -486,7 +487,8 @@ def evaluate_claims(runs: pd.DataFrame, history: pd.DataFrame | None, thresholds
     values = {n: entry["value"] for n, entry in validate_thresholds(thresholds).items()}
     runs = _checked(runs, _RUN_NEEDS, "runs")
     history = _checked(history, _HISTORY_NEEDS, "history")
-    dup = runs.duplicated(["experiment", *HYPER_COLS, "seed"], keep=False)
+    cell = ["experiment", *(["model"] if "model" in runs else []), *HYPER_COLS, "seed"]  # the testbed varies the model
+    dup = runs.duplicated(cell, keep=False)
     if dup.any():
         raise ValueError("runs holds several rows for the same experiment, cell and seed: "
                          f"{sorted(runs.loc[dup, 'run_id'])[:10]}; aggregate each run once")

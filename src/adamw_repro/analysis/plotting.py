@@ -82,12 +82,14 @@ def styled(plot: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def figure_title(fig: Figure, text: str) -> None:
-    """Figure title wrapped to the figure's width (long notes about missing runs must stay readable)."""
+def figure_title(fig: Figure, text: str, min_points: float = 7.0) -> None:
+    """Figure title on one line: the font shrinks to fit the figure's width (down to `min_points`); only a
+    title still too long then (long notes about missing runs) wraps."""
     if text:
         points = FontProperties(size=plt.rcParams["figure.titlesize"]).get_size_in_points()
-        width = max(40, int(fig.get_figwidth() * 72 / (0.55 * points)))
-        fig.suptitle(textwrap.fill(text, width=width, break_long_words=False))
+        fitted = max(min_points, min(points, fig.get_figwidth() * 72 / (0.55 * len(text))))
+        width = max(40, int(fig.get_figwidth() * 72 / (0.55 * fitted)))
+        fig.suptitle(textwrap.fill(text, width=width, break_long_words=False), fontsize=fitted)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -449,13 +451,13 @@ def decoupling_annotation(runs: pd.DataFrame, lam_col: str) -> tuple[str, pd.Dat
         best = best[~best["tied"].astype(bool)]
     ridge = pd.DataFrame({"alpha": best["alpha"], "best_lambda": best.get("best_lambda", best.get(lam_col))})
     if not np.isfinite(s.slope):
-        text = "slope n/a (needs ≥ 2 α with a clear best λ > 0)"
+        text = "slope n/a (< 2 α with a best λ > 0)"
     elif np.isfinite(s.lo) and np.isfinite(s.hi):
         text = f"slope {s.slope:+.2f} [{s.lo:+.2f}, {s.hi:+.2f}], {s.n_alpha} α"
     else:
         text = f"slope {s.slope:+.2f}, {s.n_alpha} α"
     if getattr(s, "edge", ()):
-        text += f"; best λ on grid edge at {len(s.edge)} α"
+        text += f"; {len(s.edge)} α at λ edge"
     return text, ridge
 
 

@@ -147,9 +147,11 @@ def sensitivity_line(runs: pd.DataFrame) -> str:
         rel = f"{100 * ci.value:+.0f} %"
         if math.isfinite(ci.lo):
             rel += f" [{100 * ci.lo:+.0f}, {100 * ci.hi:+.0f}]"
-        times = abs(ci.value) / spread if spread > 0 else math.nan
-        bits.append(f"{label} {rel} test error ({n} fresh seeds; seed spread {100 * spread:.1f} % of the error, "
-                    f"so {times:.1f}x the spread)")
+        if math.isfinite(spread) and spread > 0:
+            bits.append(f"{label} {rel} test error ({n} fresh seeds; seed spread {100 * spread:.1f} % of the "
+                        f"error, so {abs(ci.value) / spread:.1f}x the spread)")
+        else:
+            bits.append(f"{label} {rel} test error ({n} fresh seed(s); no seed spread with fewer than two)")
     return ("**Testbed sensitivity:** tuned weight decay against none (each tuned on validation, relative test "
             "error): " + "; ".join(bits) + ". A gain many times the seed spread means this testbed can decide "
             "the findings below; a gain within it means it cannot.")
