@@ -279,7 +279,10 @@ def build_report(scale: str, results: Path, report_dir: Path, experiments: list[
                  thresholds_path: Path) -> str:
     runs, history = read_tables(results)
     identities = read_identities(results / "identities.json")
-    claims = evaluate_claims(runs, history, load_thresholds(thresholds_path), identities=identities)
+    thresholds = load_thresholds(thresholds_path)
+    claims = evaluate_claims(runs, history, thresholds, identities=identities)
+    changes = [f"- Finding {n}: {t['changed']} Reason: {t['reason']}"
+               for n, t in thresholds.items() if t.get("changed")]
     prov = provenance(results, runs)
     figures_dir = report_dir / "figures"
     n_rep = sum(c.verdict == "reproduced" for c in claims)
@@ -298,6 +301,10 @@ def build_report(scale: str, results: Path, report_dir: Path, experiments: list[
         "*not run* means the experiment was not part of this run.",
         "",
         claims_table_markdown(claims),
+        "",
+        "Thresholds changed from the first version of conf/claims.yaml:" if changes else
+        "No threshold in conf/claims.yaml has changed from its first version.",
+        *([""] + changes if changes else []),
         "",
         what_was_run(scale, runs, prov),
         "",

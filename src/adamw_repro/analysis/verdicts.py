@@ -82,7 +82,8 @@ def validate_thresholds(raw: dict, source: str = "thresholds") -> dict[int, dict
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             problems.append(f"claim {number}: value must be a number or a mapping of numbers, "
                             f"got {entry['value']!r}")
-        out[number] = {"value": entry["value"], "reason": str(entry["reason"]).strip()}
+        out[number] = {"value": entry["value"], "reason": str(entry["reason"]).strip(),
+                       "changed": str(entry.get("changed") or "").strip()}  # a moved threshold says from what, why
     extra = sorted(str(k) for k in raw if str(k) not in {str(n) for n in CLAIM_NUMBERS})
     if extra:
         problems.append(f"unknown claim keys {extra}: claims are numbered 1..10")
