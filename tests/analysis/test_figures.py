@@ -171,6 +171,7 @@ SCRIPTS = (
     "torch_adamw",
     "clr",
     "blog_decays",
+    "testbed",
 )
 
 
