@@ -63,7 +63,7 @@ def best_settings(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Per group: the cell chosen on validation error and its test error over seeds."""
     rows = []
     for key, group in runs.groupby(by, dropna=False, sort=True):
-        chosen = tune(group)
+        chosen = tune(group, fresh=True)  # the tune stage's seeds where there are: unbiased by the choice
         if chosen.empty:
             continue
         first = chosen.iloc[0]
