@@ -1,4 +1,5 @@
-"""Sweeps: what runs an experiment asks for, what each run is called, and which tuned cells get more seeds.
+"""Sweeps: what runs an experiment asks for, what each run is called, its config as Hydra resolves it, and
+which best cells get fresh seeds.
 
 Each experiment (conf/experiment/<name>.yaml) declares its sweep per scale:
 
@@ -8,28 +9,29 @@ Each experiment (conf/experiment/<name>.yaml) declares its sweep per scale:
         grid:                               # a product of Hydra overrides, or a list of products
           - optimizer: [adam, adamw]
             optimizer.lr: [0.001, 0.003]
-        tune:                               # optional second stage
+        tune:                               # optional second stage, the reseed stage:
           over: [optimizer.lr]              # pick the best value(s) on validation error ...
           seeds: [1, 2, 3, 4]               # ... and rerun that cell with fresh seeds
           separate_zero: optimizer.weight_decay  # cells where this is 0 are tuned on their own
 
-Every grid block is also one Hydra multirun (`multirun_commands`). A run is named by its experiment and a
-short hash of its overrides, so adding a seed or a grid point adds runs and renames none.
+Every grid block is also one Hydra multirun (`Resolver.multirun_commands`). A run is named by its experiment
+and a short hash of its overrides, so adding a seed or a grid point adds runs and renames none.
+
+Hydra is the only resolver: `Resolver` composes once per distinct choice of config groups (~40-100 ms a
+call) and sets each run's remaining value overrides on a copy, as Hydra itself does after composing
+(OmegaConf.update). A run's digest is `runconfig.config_digest` of that config: the value its training run
+records in metrics.json, so the workflow retrains exactly the runs whose resolved config changed.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from adamw_repro.runconfig import CONF_DIR, NOT_PART_OF_RUN
-
-GROUPS = ("data", "model", "optimizer", "schedule", "scale", "experiment")
+from adamw_repro.runconfig import CONF_DIR, config_digest, run_config
 
 
 class SweepError(ValueError):
@@ -37,15 +39,21 @@ class SweepError(ValueError):
 
 
 @dataclass(frozen=True)
-class Run:
+class RunSpec:
+    """One run of a sweep, before it runs: its experiment and its sorted "key=value" Hydra overrides
+    (group choices, values and the seed; the experiment and the scale are not among them)."""
+
     experiment: str
-    overrides: tuple[str, ...]  # sorted "key=value" Hydra overrides (experiment and scale excluded)
-    stage: str = "grid"  # grid | tuned
-    choices: dict = field(default_factory=dict, compare=False, hash=False)  # group -> option
+    overrides: tuple[str, ...]
 
     @property
     def run_id(self) -> str:
         return run_id(self.experiment, self.overrides)
+
+    @property
+    def assignment(self) -> dict[str, str]:
+        """The overrides as a dict: key -> value as written on the command line."""
+        return dict(o.split("=", 1) for o in self.overrides)
 
     def hydra_overrides(self, scale: str) -> list[str]:
         return [f"experiment={self.experiment}", f"scale={scale}", *self.overrides]
@@ -63,8 +71,18 @@ def format_value(value) -> str:
 
 
 def run_id(experiment: str, overrides) -> str:
+    """`<experiment>-<first 8 hex of sha1 of the sorted overrides>`: the run's directory name."""
     digest = hashlib.sha1("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
     return f"{experiment}-{digest}"
+
+
+def make_run(experiment: str, assignment: dict) -> RunSpec:
+    """The run that sets these keys to these values (YAML values, or strings as written on a command line)."""
+    return RunSpec(experiment, tuple(sorted(f"{k}={format_value(v)}" for k, v in assignment.items())))
+
+
+def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
+    return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
 
 
 def experiment_file(experiment: str, conf_dir: Path = CONF_DIR) -> Path:
@@ -76,249 +94,293 @@ def experiment_file(experiment: str, conf_dir: Path = CONF_DIR) -> Path:
     return path
 
 
-def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
-    return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
+_MISSING = object()
 
 
-def sweep_spec(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> dict:
-    """The experiment's sweep at this scale, read from its YAML file (no Hydra needed)."""
-    path = experiment_file(experiment, conf_dir)
-    doc = yaml.safe_load(path.read_text()) or {}
-    sweeps = doc.get("sweep") or {}
-    if scale not in sweeps:
-        raise SweepError(f"{path}: sweep.{scale} is missing; scales with a sweep: {', '.join(sweeps) or 'none'}")
-    spec = sweeps[scale]
-    if not isinstance(spec.get("seeds"), list) or not spec["seeds"]:
-        raise SweepError(f"{path}: sweep.{scale}.seeds must be a non-empty list of integers")
-    blocks = spec.get("grid") or [{}]
-    spec["grid"] = blocks if isinstance(blocks, list) else [blocks]
-    for i, block in enumerate(spec["grid"]):
-        for key, values in block.items():
-            if not isinstance(values, list) or not values:
-                raise SweepError(f"{path}: sweep.{scale}.grid[{i}].{key} must be a non-empty list")
-    return spec
+class Resolver:
+    """Hydra's answers for one scale and conf/ folder, each asked once: the sweeps, the composed config of
+    every run, its digest and its config files. Build one per workflow invocation (it caches what it read)."""
 
+    def __init__(self, scale: str, conf_dir: Path = CONF_DIR):
+        from hydra.core.override_parser.overrides_parser import OverridesParser
 
-def expand(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> list[Run]:
-    """The grid runs: every block's product times the seeds, without duplicates, in a stable order."""
-    spec = sweep_spec(experiment, scale, conf_dir)
-    runs, seen = [], set()
-    for block in spec["grid"]:
-        keys = list(block)
-        for values in itertools.product(*(block[k] for k in keys)):
-            for seed in spec["seeds"]:
-                assignment = dict(zip(keys, values, strict=True)) | {"seed": seed}
-                run = make_run(experiment, assignment)
-                if run.overrides not in seen:
-                    seen.add(run.overrides)
-                    runs.append(run)
-    return runs
+        self.scale, self.conf_dir = scale, Path(conf_dir)
+        # config groups are conf/'s folders: an override of one is a group choice, anything else a value
+        self.groups = frozenset(p.name for p in self.conf_dir.iterdir() if p.is_dir())
+        self._parser = OverridesParser.create()
+        self._bases: dict[tuple, tuple] = {}  # (experiment, group choices) -> (composed config, choices)
+        self._sweeps: dict[str, dict] = {}
+        self._grids: dict[str, list[RunSpec]] = {}
+        self._run_configs: dict[RunSpec, dict] = {}
+        self._digests: dict[RunSpec, str] = {}
+        self._parsed: dict[str, object] = {}
 
+    # -- composition ----------------------------------------------------------------------------------------
+    def _composed(self, experiment: str | None, choices: tuple = ()) -> tuple:
+        """Hydra's composition of `experiment` (None: none) at this scale with these group choices, without
+        its `hydra` and `sweep` nodes (no run reads them), and the group -> option choices Hydra made."""
+        key = (experiment, choices)
+        if key in self._bases:
+            return self._bases[key]
+        if choices and (experiment, ()) in self._bases:  # the options the defaults pick: the same composition
+            base = self._bases[experiment, ()]
+            if all(base[1].get(g) == c for g, c in choices):
+                self._bases[key] = base
+                return base
+        from hydra import compose, initialize_config_dir
+        from hydra.errors import HydraException
+        from omegaconf import OmegaConf, open_dict, read_write
+        from omegaconf.errors import OmegaConfBaseException
 
-def make_run(experiment: str, assignment: dict, stage: str = "grid") -> Run:
-    overrides = tuple(sorted(f"{k}={format_value(v)}" for k, v in assignment.items()))
-    choices = {k: str(v) for k, v in assignment.items() if k in GROUPS}
-    return Run(experiment, overrides, stage, choices)
+        path = experiment_file(experiment, self.conf_dir) if experiment else \
+            self.conf_dir / "scale" / f"{self.scale}.yaml"
+        overrides = [f"scale={self.scale}", *(f"{g}={c}" for g, c in choices)]
+        if experiment:
+            overrides.insert(0, f"experiment={experiment}")
+        try:
+            with initialize_config_dir(str(self.conf_dir), version_base="1.3"):
+                cfg = compose("config", overrides=overrides, return_hydra_config=True)
+        except (HydraException, OmegaConfBaseException) as err:
+            where = f"sweep.{self.scale}.grid: {' '.join(overrides[2:])}: " if choices else ""
+            raise SweepError(f"{path}: {where}{str(err).splitlines()[0]}") from None
+        picked = {g: str(c) for g, c in cfg.hydra.runtime.choices.items() if g in self.groups and c is not None}
+        if experiment and experiment not in self._sweeps:
+            self._sweeps[experiment] = OmegaConf.to_container(cfg.sweep, resolve=True) if "sweep" in cfg else {}
+        with read_write(cfg), open_dict(cfg):  # as compose(return_hydra_config=False) does
+            del cfg["hydra"]
+            cfg.pop("sweep", None)  # large and never read by a run: not copied for every run
+        # the resolved run config, to which a run's plain values can be set directly, unless a value it keeps
+        # is an interpolation (which a run's override might change): then each run resolves its own copy
+        plain = run_config(cfg)
+        raw = OmegaConf.to_container(cfg, resolve=False)
+        kept = {k: raw[k] for k in plain} | {"data": {k: raw["data"][k] for k in plain["data"]}}
+        if _interpolates(kept):
+            plain = None
+        self._bases[key] = (cfg, picked, plain)
+        return self._bases[key]
 
+    def scale_config(self) -> dict:
+        """The `scale` node of the composed config (name, resources, ...): what the workflow asks of a job."""
+        from omegaconf import OmegaConf
 
-def multirun_commands(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> list[str]:
-    """The same grid as Hydra multirun commands, one per block."""
-    spec = sweep_spec(experiment, scale, conf_dir)
-    cmds = []
-    for block in spec["grid"]:
-        args = [f"{k}={','.join(format_value(v) for v in vals)}" for k, vals in block.items()]
-        seeds = ",".join(str(s) for s in spec["seeds"])
-        cmds.append(" ".join(["python -m adamw_repro.training.train -m", f"experiment={experiment}", f"scale={scale}",
-                              *args, f"seed={seeds}"]))
-    return cmds
+        return OmegaConf.to_container(self._composed(None)[0].scale, resolve=True)
 
+    def _split(self, run: RunSpec) -> tuple[tuple, list[tuple[str, str]]]:
+        """The run's overrides as (sorted group choices, [(key, value text)] of everything else)."""
+        a = run.assignment
+        return tuple(sorted((k, v) for k, v in a.items() if k in self.groups)), \
+            [(k, v) for k, v in a.items() if k not in self.groups]
 
-def assignment(run: Run) -> dict:
-    return dict(o.split("=", 1) for o in run.overrides)
+    def choices(self, run: RunSpec) -> dict[str, str]:
+        """group -> option of every config group the run composes (config.yaml's, the scale's, its own)."""
+        return dict(self._composed(run.experiment, self._split(run)[0])[1])
 
+    def config_files(self, run: RunSpec) -> list[Path]:
+        """The YAML files composed into this run: config.yaml and the chosen option of each group."""
+        return [self.conf_dir / "config.yaml"] + \
+            [self.conf_dir / g / f"{c}.yaml" for g, c in sorted(self.choices(run).items())]
 
-def tuned_runs(experiment: str, scale: str, grid_metrics: dict[str, dict],
-               conf_dir: Path = CONF_DIR) -> list[Run]:
-    """Second stage: the best cell of each group (lowest mean validation error over the grid seeds) rerun
-    with the tune seeds. `grid_metrics` maps run_id -> metrics.json of the grid runs."""
-    spec = sweep_spec(experiment, scale, conf_dir)
-    tune = spec.get("tune")
-    if not tune:
-        return []
-    over, zero_key = list(tune["over"]), tune.get("separate_zero")
-    cells: dict[tuple, dict[tuple, list[float]]] = {}
-    for run in expand(experiment, scale, conf_dir):
-        a = assignment(run)
-        m = grid_metrics[run.run_id]
-        val = m["final"]["val_error"] if m["status"] == "ok" else 1.0
-        group = tuple((k, v) for k, v in sorted(a.items()) if k not in over and k != "seed")
-        if zero_key is not None and zero_key in a:
-            group += (("decay_is_zero", float(a[zero_key]) == 0.0),)
-        setting = tuple((k, a[k]) for k in over if k in a)
-        cells.setdefault(group, {}).setdefault(setting, []).append(val)
-    runs = []
-    for group, settings in sorted(cells.items()):
-        best = min(settings, key=lambda s: (sum(settings[s]) / len(settings[s]), s))
-        base = {k: v for k, v in group if k != "decay_is_zero"} | dict(best)
-        for seed in tune["seeds"]:
-            runs.append(make_run(experiment, base | {"seed": seed}, stage="tuned"))
-    return runs
+    def _values(self, run: RunSpec) -> tuple:
+        """(composed base, its plain run config or None, [(key, value)] of the run's value overrides, each
+        parsed as Hydra parses it and checked to exist in the base and to keep its type)."""
+        choices, texts = self._split(run)
+        base, _, plain = self._composed(run.experiment, choices)
+        values = []
+        for key, text in texts:
+            value = self._value(run, key, text)
+            self._check(base, run, key, text, value)
+            values.append((key, value))
+        return base, plain, values
 
+    def config(self, run: RunSpec):
+        """The run's composed config (an OmegaConf DictConfig): Hydra's composition of its group choices with
+        its value overrides set on a copy, as Hydra sets them after composing."""
+        from omegaconf import OmegaConf
 
-# -- validation: compose each distinct group choice once, then check every key and value type ----------------
-def validate(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> int:
-    """Check the sweep against the composed Hydra config; raise SweepError naming the file and key.
+        base, _, values = self._values(run)
+        cfg = copy.deepcopy(base)
+        for key, value in values:
+            OmegaConf.update(cfg, key, value, merge=True)  # what Hydra does with a key=value override
+        return cfg
 
-    Composes once per distinct combination of group choices (~40 ms each), not once per run.
-    Returns the number of grid runs.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
+    def run_config(self, run: RunSpec) -> dict:
+        """The run's resolved config minus what does not change its result (runconfig.run_config): what its
+        training run writes to config.yaml. Do not modify it."""
+        if run not in self._run_configs:
+            base, plain, values = self._values(run)
+            simple = (int, float, str, bool, type(None))
+            if plain is not None and all(isinstance(v, simple) and "${" not in str(v) for _, v in values):
+                # no interpolation to re-resolve: set the values on a copy of the resolved base (a plain
+                # dict: ~100x faster to copy than the DictConfig; `test_sweeps` checks both give one digest)
+                rc = copy.deepcopy(plain)
+                for key, value in values:
+                    _set_kept(rc, key, value)
+            else:
+                rc = run_config(self.config(run))
+            self._run_configs[run] = rc
+        return self._run_configs[run]
 
-    path = experiment_file(experiment, conf_dir)
-    spec = sweep_spec(experiment, scale, conf_dir)
-    runs = expand(experiment, scale, conf_dir)
-    combos: dict[tuple, list[Run]] = {}
-    for run in runs:
-        combos.setdefault(tuple(sorted(run.choices.items())), []).append(run)
-    with initialize_config_dir(str(conf_dir), version_base="1.3"):
-        for combo, members in combos.items():
-            base = [f"experiment={experiment}", f"scale={scale}", *(f"{k}={v}" for k, v in combo)]
+    def digest(self, run: RunSpec) -> str:
+        """sha1 of `run_config(run)`: the `config_digest` its metrics.json records. Comments, an experiment's
+        sweep, a scale's resources and new seeds leave it alone."""
+        if run not in self._digests:
+            self._digests[run] = config_digest(self.run_config(run))
+        return self._digests[run]
+
+    def _where(self, run: RunSpec) -> str:
+        return f"{experiment_file(run.experiment, self.conf_dir)}: sweep.{self.scale}.grid"
+
+    def _value(self, run: RunSpec, key: str, text: str):
+        """The value as Hydra parses `key=text` on a command line."""
+        from hydra.errors import HydraException
+
+        line = f"{key}={text}"
+        if line not in self._parsed:
             try:
-                cfg = compose("config", overrides=base)
+                (override,) = self._parser.parse_overrides([line])
             except HydraException as err:
-                raise SweepError(f"{path}: sweep.{scale}.grid: {' '.join(base[2:])}: "
-                                 f"{str(err).splitlines()[0]}") from None
-            for key in assignment(members[0]):
-                if key in GROUPS or key == "seed":
-                    continue
-                _check_key(cfg, key, path, scale, OmegaConf)
-            for run in members:
-                for key, value in assignment(run).items():
-                    if key not in GROUPS and key != "seed":
-                        _check_type(cfg, key, value, path, scale, OmegaConf)
-    for key in (spec.get("tune") or {}).get("over", []):
-        if not any(key in b for b in spec["grid"]):
-            raise SweepError(f"{path}: sweep.{scale}.tune.over names {key!r}, which no grid block sweeps")
-    return len(runs)
+                raise SweepError(f"{self._where(run)}: {line}: {str(err).splitlines()[0]}") from None
+            if override.is_sweep_override():
+                raise SweepError(f"{self._where(run)}: {line} is a sweep of values; give each value as its own "
+                                 "list element")
+            self._parsed[line] = override.value()
+        return self._parsed[line]
+
+    def _check(self, base, run: RunSpec, key: str, text: str, value) -> None:
+        """`key` exists in the composed config and `value` keeps the type of its default."""
+        from omegaconf import OmegaConf
+
+        default = OmegaConf.select(base, key, default=_MISSING)
+        if default is _MISSING:
+            parent = key.rsplit(".", 1)[0] if "." in key else ""
+            node = OmegaConf.select(base, parent) if parent else None
+            known = ", ".join(sorted(node.keys())) if OmegaConf.is_dict(node) else ""
+            raise SweepError(f"{self._where(run)}: override {key!r} does not exist in the config"
+                             + (f" (keys of {parent}: {known})" if known else ""))
+        if not _same_kind(default, value):
+            raise SweepError(f"{self._where(run)}: {key}={text} is a {type(value).__name__}, "
+                             f"but {key} is a {type(default).__name__} (default {default!r})")
+
+    # -- sweeps -------------------------------------------------------------------------------------------
+    def sweep(self, experiment: str) -> dict:
+        """The experiment's sweep at this scale (its `sweep.<scale>` node), checked; `grid` always a list."""
+        path = experiment_file(experiment, self.conf_dir)
+        self._composed(experiment)
+        sweeps, scale = self._sweeps[experiment], self.scale
+        if scale not in sweeps:
+            raise SweepError(f"{path}: sweep.{scale} is missing; scales with a sweep: {', '.join(sweeps) or 'none'}")
+        spec = sweeps[scale]
+        if isinstance(spec.get("grid"), dict | None):
+            spec["grid"] = [spec.get("grid") or {}]
+        if not isinstance(spec.get("seeds"), list) or not spec["seeds"]:
+            raise SweepError(f"{path}: sweep.{scale}.seeds must be a non-empty list of integers")
+        for i, block in enumerate(spec["grid"]):
+            for key, values in block.items():
+                if not isinstance(values, list) or not values:
+                    raise SweepError(f"{path}: sweep.{scale}.grid[{i}].{key} must be a non-empty list")
+        for key in (spec.get("tune") or {}).get("over", []):
+            if not any(key in block for block in spec["grid"]):
+                raise SweepError(f"{path}: sweep.{scale}.tune.over names {key!r}, which no grid block sweeps")
+        return spec
+
+    def grid(self, experiment: str) -> list[RunSpec]:
+        """The grid runs: every block's product times the seeds, without duplicates, in a stable order."""
+        if experiment not in self._grids:
+            spec = self.sweep(experiment)
+            runs, seen = [], set()
+            for block in spec["grid"]:
+                keys = list(block)
+                for values in itertools.product(*(block[k] for k in keys)):
+                    for seed in spec["seeds"]:
+                        run = make_run(experiment, dict(zip(keys, values, strict=True)) | {"seed": seed})
+                        if run.overrides not in seen:
+                            seen.add(run.overrides)
+                            runs.append(run)
+            self._grids[experiment] = runs
+        return self._grids[experiment]
+
+    def validate(self, experiment: str) -> int:
+        """Resolve every grid run's config (which checks every key and value type); raise SweepError naming
+        the file and key. Returns the number of grid runs."""
+        runs = self.grid(experiment)
+        for run in runs:
+            self.run_config(run)
+        return len(runs)
+
+    def multirun_commands(self, experiment: str) -> list[str]:
+        """The same grid as Hydra multirun commands, one per block."""
+        spec = self.sweep(experiment)
+        cmds = []
+        for block in spec["grid"]:
+            args = [f"{k}={','.join(format_value(v) for v in vals)}" for k, vals in block.items()]
+            seeds = ",".join(str(s) for s in spec["seeds"])
+            cmds.append(" ".join(["python -m adamw_repro.training.train -m", f"experiment={experiment}",
+                                  f"scale={self.scale}", *args, f"seed={seeds}"]))
+        return cmds
+
+    def reseed_runs(self, experiment: str, grid_metrics: dict[str, dict]) -> list[RunSpec]:
+        """The reseed stage: the best cell of each group (lowest mean validation error over the grid seeds; a
+        diverged run counts as error 1) rerun with the `tune.seeds`. `grid_metrics`: run_id -> metrics.json."""
+        tune = self.sweep(experiment).get("tune")
+        if not tune:
+            return []
+        over, zero_key = list(tune["over"]), tune.get("separate_zero")
+        cells: dict[tuple, dict[tuple, list[float]]] = {}
+        for run in self.grid(experiment):
+            a = run.assignment
+            m = grid_metrics[run.run_id]
+            val = m["final"]["val_error"] if m["status"] == "ok" else 1.0
+            group = tuple((k, v) for k, v in sorted(a.items()) if k not in over and k != "seed")
+            if zero_key is not None and zero_key in a:
+                group += (("separate_zero", float(a[zero_key]) == 0.0),)
+            setting = tuple((k, a[k]) for k in over if k in a)
+            cells.setdefault(group, {}).setdefault(setting, []).append(val)
+        runs = []
+        for group, settings in sorted(cells.items()):
+            best = min(settings, key=lambda s: (sum(settings[s]) / len(settings[s]), s))
+            base = {k: v for k, v in group if k != "separate_zero"} | dict(best)
+            runs += [make_run(experiment, base | {"seed": seed}) for seed in tune["seeds"]]
+        return runs
 
 
-def _check_key(cfg, key, path, scale, OmegaConf) -> None:
-    if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
-        known = ", ".join(sorted(OmegaConf.select(cfg, parent).keys())) if parent else ""
-        raise SweepError(f"{path}: sweep.{scale}.grid: override {key!r} does not exist in the config"
-                         + (f" (keys of {parent}: {known})" if known else ""))
+def _interpolates(node) -> bool:
+    """Whether a raw (unresolved) container holds an interpolation anywhere."""
+    if isinstance(node, dict):
+        return any(_interpolates(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_interpolates(v) for v in node)
+    return isinstance(node, str) and "${" in node
 
 
-def _check_type(cfg, key, value: str, path, scale, OmegaConf) -> None:
-    default = OmegaConf.select(cfg, key)
-    parsed = yaml.safe_load(value)
+def _set_kept(rc: dict, key: str, value) -> None:
+    """Set dotted `key` in a plain run config, unless run_config dropped it (it does not change the result)."""
+    *parents, leaf = key.split(".")
+    for part in parents:
+        if not isinstance(rc.get(part), dict):
+            return
+        rc = rc[part]
+    if leaf in rc:  # the key exists in the composed config (checked): absent here only when dropped
+        rc[leaf] = value
+
+
+def _same_kind(default, value) -> bool:
+    """Whether an override `value` may replace `default`: numbers for numbers (no float for an int: epochs=2.5
+    would fail inside the job), strings for strings, booleans for booleans; anything simple for a null."""
     numeric = (int, float)
-    if default is None or parsed is None:
-        if parsed is not None and not isinstance(parsed, numeric + (str, bool, list)):
-            raise SweepError(f"{path}: sweep.{scale}.grid: {key}={value} has an unsupported type")
-        return
-    ok = (isinstance(default, bool) and isinstance(parsed, bool)) or \
-         (isinstance(default, numeric) and not isinstance(default, bool) and isinstance(parsed, numeric)
-          and not isinstance(parsed, bool)) or \
-         (isinstance(default, str) and isinstance(parsed, str)) or \
-         (not isinstance(default, (bool, str, *numeric)))
-    if isinstance(default, int) and not isinstance(default, bool) and isinstance(parsed, float):
-        ok = False  # epochs=2.5 would fail inside the job
-    if not ok:
-        raise SweepError(f"{path}: sweep.{scale}.grid: {key}={value} is a {type(parsed).__name__}, "
-                         f"but {key} is a {type(default).__name__} (default {default!r})")
+    if default is None or value is None:
+        return value is None or isinstance(value, numeric + (str, bool, list))
+    if not isinstance(default, numeric + (str,)):
+        return True  # lists and dicts: Hydra merges them
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, numeric)
+    return isinstance(value, str)
 
 
-# -- which config files a run reads (inputs of its rule) and their content digest ----------------------------
-def config_files(run: Run, scale: str, defaults: dict[str, str], conf_dir: Path = CONF_DIR) -> list[Path]:
-    """The YAML files composed into this run: config.yaml, its group choices, scale, experiment."""
-    choices = dict(defaults) | dict(run.choices) | {"scale": scale, "experiment": run.experiment}
-    return [conf_dir / "config.yaml"] + [conf_dir / g / f"{choices[g]}.yaml" for g in GROUPS if g in choices]
-
-
-_YAML: dict[Path, dict] = {}
-
-
-def _load(path: Path) -> dict:
-    if path not in _YAML:
-        _YAML[path] = yaml.safe_load(path.read_text()) or {}
-    return _YAML[path]
-
-
-def _without(doc: dict, dotted: str) -> dict:
-    """`doc` without the (possibly nested) key `dotted`."""
-    head, _, rest = dotted.partition(".")
-    if head not in doc:
-        return doc
-    if not rest:
-        return {k: v for k, v in doc.items() if k != head}
-    if not isinstance(doc[head], dict):
-        return doc
-    return {**doc, head: _without(doc[head], rest)}
-
-
-def run_digest(run: Run, files: list[Path], conf_dir: Path = CONF_DIR) -> str:
-    """Digest of what the run's config files say about this run: their data (comments and layout ignored),
-    minus the keys the run's own overrides replace (so a new default lr retrains only the runs that use the
-    default) and minus the keys that do not change a result (train.NOT_PART_OF_RUN: an experiment's sweep,
-    a scale's SLURM resources, threads). Adding seeds or grid points thus retrains nothing."""
-
-    overridden = [k for k in assignment(run) if k not in GROUPS]
-    parts = []
-    for path in files:
-        group = path.parent.name if path.parent != conf_dir and path.parent.name not in ("scale", "experiment") \
-            else ""
-        doc = _load(path)
-        if not group:
-            doc = {k: v for k, v in doc.items() if k not in NOT_PART_OF_RUN}
-        for key in overridden:
-            if not group:
-                doc = _without(doc, key)
-            elif key.startswith(group + "."):
-                doc = _without(doc, key[len(group) + 1:])
-        parts.append([str(path.relative_to(conf_dir)), doc])
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def default_choices(conf_dir: Path = CONF_DIR) -> dict[str, str]:
-    """Group defaults of conf/config.yaml and of the scale files' `override /group` lines."""
-    doc = _load(conf_dir / "config.yaml")
-    out = {}
-    for item in doc.get("defaults", []):
-        if isinstance(item, dict):
-            for k, v in item.items():
-                k = k.replace("optional ", "")
-                if v is not None and k in GROUPS:
-                    out[k] = v
-    return out
-
-
-def scale_choices(scale: str, conf_dir: Path = CONF_DIR) -> dict[str, str]:
-    doc = _load(conf_dir / "scale" / f"{scale}.yaml")
-    out = {}
-    for item in doc.get("defaults", []):
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if k.startswith("override /"):
-                    out[k.removeprefix("override /")] = v
-    return out
-
-
-def experiment_choices(experiment: str, conf_dir: Path = CONF_DIR) -> dict[str, str]:
-    doc = _load(experiment_file(experiment, conf_dir))
-    out = {}
-    for item in doc.get("defaults", []) or []:
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if k.startswith("override /"):
-                    out[k.removeprefix("override /")] = v
-    return out
-
-
-# -- command line: the tune stage and the dry-run listing ------------------------------------------------
+# -- command line: the reseed stage and the dry-run listing ---------------------------------------------
 def main(argv=None) -> None:
     import argparse
     import json
@@ -327,7 +389,7 @@ def main(argv=None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m adamw_repro.workflow.sweeps")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("tune", help="write the tuned runs of an experiment from its finished grid runs")
+    t = sub.add_parser("reseed", help="write the reseed stage's runs of an experiment from its finished grid runs")
     t.add_argument("--experiment", required=True)
     t.add_argument("--scale", required=True)
     t.add_argument("--runs-dir", type=Path, required=True)
@@ -336,14 +398,18 @@ def main(argv=None) -> None:
     m.add_argument("experiment")
     m.add_argument("--scale", default="quick")
     args = parser.parse_args(argv)
-    if args.command == "multirun":
-        print("\n".join(multirun_commands(args.experiment, args.scale)))
-        return
-    grid = expand(args.experiment, args.scale)
+    resolver = Resolver(args.scale)
+    try:
+        if args.command == "multirun":
+            print("\n".join(resolver.multirun_commands(args.experiment)))
+            return
+        grid = resolver.grid(args.experiment)
+    except SweepError as err:
+        raise SystemExit(f"error: {err}") from None
     metrics = {r.run_id: json.loads((args.runs_dir / r.run_id / "metrics.json").read_text()) for r in grid}
-    tuned = tuned_runs(args.experiment, args.scale, metrics)
-    runio.write_json(args.out, {r.run_id: list(r.overrides) for r in tuned})
-    print(f"{args.experiment}: {len(tuned)} tuned runs")
+    reseeded = resolver.reseed_runs(args.experiment, metrics)
+    runio.write_json(args.out, {r.run_id: list(r.overrides) for r in reseeded})
+    print(f"{args.experiment}: {len(reseeded)} runs with fresh seeds")
 
 
 if __name__ == "__main__":
