@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from adamw_repro.workflow import sweeps
+from adamw_repro.workflow.resolver import Resolver
 
 CONF = Path(workflow.basedir) / "conf"
 # Jobs run the package from this checkout, also inside a conda environment that does not install it
@@ -30,7 +31,7 @@ if SCALE not in SCALES:
     )
 # Hydra answers every question about a run (its config, digest, files), composing each distinct group choice
 # once per invocation.
-RESOLVER = sweeps.Resolver(SCALE, CONF)
+RESOLVER = Resolver(SCALE, CONF)
 try:
     SCALE_DOC = RESOLVER.scale_config()
 except sweeps.SweepError as err:
