@@ -26,7 +26,7 @@ class Resolver:
     def __init__(self, scale: str, conf_dir: Path | None = None):
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        self.scale, self.conf_dir = scale, Path(conf_dir or CONF_DIR)
+        self.scale, self.conf_dir = scale, Path(conf_dir or CONF_DIR).resolve()  # Hydra wants it absolute
         # config groups are conf/'s folders: an override of one is a group choice, anything else a value
         self.groups = frozenset(p.name for p in self.conf_dir.iterdir() if p.is_dir())
         self._parser = OverridesParser.create()
