@@ -47,11 +47,9 @@ def _selected_experiments():
 
 try:
     EXPERIMENTS = _selected_experiments()
-    # every key and value type of every grid is checked before any job starts
     GRID = {e: RESOLVER.grid(e) for e in EXPERIMENTS}
-    if config.get("validate", True):
-        for _e in EXPERIMENTS:
-            RESOLVER.validate(_e)
+    for _e in EXPERIMENTS:  # every run's config resolved (and cached for its digest): each key and type checked
+        RESOLVER.validate(_e)
     TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if RESOLVER.sweep(e).get("tune")]
 except sweeps.SweepError as err:
     _config_error(str(err))
