@@ -80,16 +80,33 @@ def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
 
 
+def read_yaml(path: Path) -> dict:
+    """A YAML file of conf/ as a dict; a syntax error names the file, the line and the problem."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SweepError(f"{path}:{where}: not valid YAML ({problem}); fix the file") from None
+    except OSError as err:
+        raise SweepError(f"{path}: cannot be read ({err.strerror})") from None
+    if doc is not None and not isinstance(doc, dict):
+        raise SweepError(f"{path}: expected a mapping of keys, got a {type(doc).__name__}")
+    return doc or {}
+
+
 def sweep_spec(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> dict:
     """The experiment's sweep at this scale, read from its YAML file (no Hydra needed)."""
     path = experiment_file(experiment, conf_dir)
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = read_yaml(path)
     sweeps = doc.get("sweep") or {}
     if scale not in sweeps:
         raise SweepError(f"{path}: sweep.{scale} is missing; scales with a sweep: {', '.join(sweeps) or 'none'}")
     spec = sweeps[scale]
-    if not isinstance(spec.get("seeds"), list) or not spec["seeds"]:
-        raise SweepError(f"{path}: sweep.{scale}.seeds must be a non-empty list of integers")
+    seeds = spec.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(type(s) is int and s >= 0 for s in seeds):
+        raise SweepError(f"{path}: sweep.{scale}.seeds must be a non-empty list of integers >= 0, got {seeds!r}")
     blocks = spec.get("grid") or [{}]
     spec["grid"] = blocks if isinstance(blocks, list) else [blocks]
     for i, block in enumerate(spec["grid"]):
@@ -198,10 +215,44 @@ def validate(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> int:
                 for key, value in assignment(run).items():
                     if key not in GROUPS and key != "seed":
                         _check_type(cfg, key, value, path, scale, OmegaConf)
+            _check_values(cfg, members, path, scale)
     for key in (spec.get("tune") or {}).get("over", []):
         if not any(key in b for b in spec["grid"]):
             raise SweepError(f"{path}: sweep.{scale}.tune.over names {key!r}, which no grid block sweeps")
     return len(runs)
+
+
+def _check_values(cfg, members: list[Run], path: Path, scale: str) -> None:
+    """Each distinct setting (seeds aside) checked as the run will check it: optimizer.lr=-0.1 or a
+    warm-restart period T0=0 fail the dry run, not the job."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from adamw_repro.runconfig import ConfigError
+    from adamw_repro.training.checks import check_config
+
+    parser, seen, parsed = OverridesParser.create(), set(), {}
+    for run in members:
+        values = tuple(o for o in run.overrides if o.split("=", 1)[0] not in (*GROUPS, "seed"))
+        if values in seen:
+            continue
+        seen.add(values)
+        saved = []  # set each value in place, check, then put the composed values back (no copy per run)
+        for override in values:
+            if override not in parsed:
+                o = parser.parse_override(override)
+                parsed[override] = (o.key_or_group, o.value())
+            key, value = parsed[override]
+            saved.append((key, OmegaConf.select(cfg, key)))
+            OmegaConf.update(cfg, key, value, merge=False)
+        try:
+            check_config(cfg)
+        except ConfigError as err:
+            shown = " ".join(values) or "(the defaults)"
+            raise SweepError(f"{path}: sweep.{scale}.grid: {shown}: {err}") from None
+        finally:
+            for key, value in reversed(saved):
+                OmegaConf.update(cfg, key, value, merge=False)
 
 
 def _check_key(cfg, key, path, scale, OmegaConf) -> None:
@@ -244,7 +295,7 @@ _YAML: dict[Path, dict] = {}
 
 def _load(path: Path) -> dict:
     if path not in _YAML:
-        _YAML[path] = yaml.safe_load(path.read_text()) or {}
+        _YAML[path] = read_yaml(path)
     return _YAML[path]
 
 
