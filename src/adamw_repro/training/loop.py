@@ -259,7 +259,8 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
     finished = state is not None and bool(state.get("final"))
     if state is not None:  # also the final one: killed before metrics.json, the run is only summarized
         run.load_state_dict(state)
-        resumed_from = run.epoch + run.batch_index / run.steps_per_epoch
+        # mid-epoch (a signal) when the epoch's batch order is saved; else at the epoch boundary
+        resumed_from = run.epoch + (run.batch_index / run.steps_per_epoch if run.perm is not None else 0)
     runio.write_yaml(run_dir / "config.yaml", run_cfg)
     first_step_seconds = time.perf_counter() - start
     progress = Progress(cfg.epochs, run_dir.name)
