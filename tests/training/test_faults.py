@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -312,3 +313,42 @@ def test_without_hydra_run_dir_the_same_command_finds_its_run(tmp_path, data_roo
     assert again.returncode == 0 and again.stdout == first.stdout
     assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
     assert [p.name for p in (tmp_path / "outputs").iterdir()] == [run_dir.name]
+
+
+@pytest.mark.slow
+def test_kill_9_after_the_final_checkpoint_then_rerun_uses_it(tmp_path, data_root):
+    """A real kill -9 between the final checkpoint and metrics.json: the run's temporary metrics file is made a
+    FIFO beforehand, so the writer blocks exactly there. The rerun summarizes from the final checkpoint (no
+    epoch retrained), matches an uninterrupted run and removes the killed writer's temporary file."""
+    args = ("epochs=6", "model.width=16")
+    ref = cli(tmp_path / "ref", data_root, *args)
+    assert ref.returncode == 0, ref.stderr
+    run_dir = tmp_path / "killed"
+    run_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "adamw_repro.training.train", "scale=smoke",
+                             f"data.root={data_root}", f"hydra.run.dir={run_dir}", *args], cwd=ROOT,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    fifo = run_dir / f".metrics.json.tmp{proc.pid}"
+    os.mkfifo(fifo)
+    try:
+        deadline = time.time() + 120
+        while not (run_dir / "history.csv").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the writer is now blocked opening the FIFO
+        assert proc.poll() is None, "the run ended before it reached metrics.json"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert not (run_dir / "metrics.json").exists()
+    import torch
+
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["final"] is True
+    again = cli(run_dir, data_root, *args)
+    assert again.returncode == 0, again.stderr
+    assert "epoch 1:" not in again.stderr  # nothing retrained
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    expected = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    assert resumed["resumed_from"] == 6
+    assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
+    assert strip_seconds(run_dir / "history.csv") == strip_seconds(tmp_path / "ref" / "history.csv")
+    assert not fifo.exists() and not list(run_dir.glob(".*.tmp*"))
