@@ -116,6 +116,19 @@ def test_bad_input_on_the_command_line_is_one_line_and_exit_2(tmp_path, data_roo
     nothing_finished(tmp_path / "run")
 
 
+def test_a_yaml_syntax_error_or_unknown_choice_is_one_line_naming_the_file(tmp_path, data_root):
+    (tmp_path / "conf/experiment").mkdir(parents=True)
+    (tmp_path / "conf/experiment/broken.yaml").write_text("# @package _global_\nsweep:\n  smoke: {seeds: [0]\n")
+    extra = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
+    line = one_error_line(cli(tmp_path / "run", data_root, "experiment=broken", extra))
+    assert re.fullmatch(rf"error: {re.escape(str(tmp_path / 'conf/experiment/broken.yaml'))}: line 4, column 1: "
+                        r"not valid YAML \(.*\); fix the file", line), line
+    line = one_error_line(cli(tmp_path / "run", data_root, "optimizer=lamb"))
+    assert line == ("error: In 'config': Could not find 'optimizer/lamb' Available options in 'optimizer': adam "
+                    "adamw adamw_torch sgd sgdw")
+    nothing_finished(tmp_path / "run")
+
+
 def test_a_run_directory_that_is_a_file_is_one_line(tmp_path, data_root):
     (tmp_path / "file").write_text("not a folder\n")
     out = cli(tmp_path / "file", data_root)

@@ -100,6 +100,28 @@ def _prepare_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+def _config_problem(err: Exception) -> str | None:
+    """One line for an error of the config files or overrides (Hydra, OmegaConf, YAML), else None."""
+    import yaml
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    cause = err
+    while cause is not None and not isinstance(cause, yaml.YAMLError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        mark = getattr(cause, "problem_mark", None)
+        where = f"{mark.name}: line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "conf/"
+        return f"{where}: not valid YAML ({getattr(cause, 'problem', None) or cause}); fix the file"
+    if isinstance(err, HydraException | OmegaConfBaseException):
+        return " ".join(str(err).split("Config search path:")[0].split())
+    return None
+
+
+def _reraise(err: Exception):
+    raise err
+
+
 def _fail(err: BaseException, code: int = 2) -> None:
     print(f"error: {str(err).replace(chr(10), ' ')}", file=sys.stderr)
     exit_now(code)
@@ -118,11 +140,16 @@ def main() -> None:
         print(f"{metrics['status']}: test error {metrics['final']['test_error']:.4f} "
               f"after {metrics['epochs']} epochs ({metrics['wall_seconds']:.1f} s)")
 
+    # Hydra re-raises instead of printing a trace: an error of the config files or overrides becomes one line
+    # below; anything else (a bug) keeps its full traceback.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         sys.argv[1:] = _prepare_argv(sys.argv[1:])
         _main()
     except ConfigError as err:
         _fail(err)
+    except Exception as err:  # noqa: BLE001 sorted below: only the config's own errors become one line
+        _fail(_config_problem(err) or _reraise(err))
     except KeyboardInterrupt:  # outside the loop, which turns SIGINT into a checkpoint
         _fail("interrupted; the same command resumes from the last checkpoint, if any", code=130)
     exit_now()
