@@ -7,6 +7,7 @@ and on SIGTERM (SLURM's warning before a time limit or preemption), so that a re
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import signal
@@ -226,7 +227,11 @@ def load_checkpoint(path: Path, device: torch.device) -> dict | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        data = path.read_bytes()
+    except OSError as err:  # the disk, not the file: stop rather than set a good checkpoint aside
+        raise ConfigError(f"{path} cannot be read ({err.strerror}); check the file system and rerun") from None
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
         if not isinstance(state, dict) or "config_digest" not in state:
             raise ValueError("not a checkpoint of this project")
         return state
