@@ -103,10 +103,14 @@ def test_a_missing_mnist1d_cache_with_generation_off_names_the_option(tmp_path):
     (("optimizer.lr=nan",), "error: optimizer.lr=nan must be a positive number"),
     (("seed=abc",), "error: seed='abc' is not allowed"),
     (("optimizer.betas=[0.9,0.99,0.9]",), "error: optimizer.betas=[0.9, 0.99, 0.9] is not allowed"),
-    (("device=cuda",), "error: device=cuda but torch sees no CUDA GPU"),  # fails after torch is imported
     (("schedule=warm_restarts", "schedule.T0=0"), "error: schedule.T0=0 is not allowed"),  # used to hang
     (("schedule=warm_restarts", "schedule.T_mult=0"), "error: schedule.T_mult=0 is not allowed"),  # used to hang
-    (("data.generate=false", "data.root=/nonexistent/adamw-repro"), "error: data.generate=false and the MNIST-1D"),
+    # These fail after torch is imported (~2 s each).
+    pytest.param(("device=cuda",), "error: device=cuda but torch sees no CUDA GPU", marks=pytest.mark.slow),
+    pytest.param(("data.generate=false", "data.root=/nonexistent/adamw-repro"),
+                 "error: data.generate=false and the MNIST-1D", marks=pytest.mark.slow),
+    pytest.param(("schedule=warm_restarts", "schedule.T0=0.001"), "error: schedule.T0=0.001 is shorter than one",
+                 marks=pytest.mark.slow),
 ])
 def test_bad_input_on_the_command_line_is_one_line_and_exit_2(tmp_path, data_root, overrides, expect):
     if "device=cuda" in overrides and __import__("torch").cuda.is_available():
