@@ -106,3 +106,31 @@ def test_a_changed_threshold_reruns_the_report(tmp_path):
     assert re.search(r"^report\s+1$", again.stdout, re.M), again.stdout
     assert re.search(r"reason: Updated input files: .*claims.yaml", again.stdout), again.stdout
     assert not re.search(r"^train\s+\d+$", again.stdout, re.M)
+
+
+@pytest.mark.slow
+def test_after_kill_9_of_snakemake_unlock_then_the_same_command_finishes(tmp_path):
+    """What the README says to do after an interrupted workflow, done: kill -9 of snakemake leaves its lock;
+    the same command stops on it, `snakemake --unlock` removes it, and the same command then finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    work = copy_workflow(tmp_path)
+    config = ("--cores", "1", "--config", "scale=smoke", "experiments=fig4_restarts")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(work / "Snakefile"), "--directory", str(work), *config]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, ADAMW_REPRO_DATA=str(work / "data")))
+    deadline = time.time() + 120
+    while not list((work / "results/smoke/logs/train").glob("*.log")) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    locked = snakemake(work, *config)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    assert snakemake(work, "--unlock", *config).returncode == 0
+    again = snakemake(work, *config)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (work / "reports/smoke/report.md").exists()
