@@ -281,6 +281,8 @@ def test_killed_after_the_final_checkpoint_the_rerun_uses_it(make_cfg, tmp_path)
     (run_dir / f".metrics.json.tmp{dead}").write_text('{"status": "o')
     again = train(make_cfg("epochs=4"), run_dir=run_dir)
     assert again["resumed_from"] == 4 and again["final"] == ref["final"] and again["best"] == ref["best"]
+    speed = ("steps_per_second", "train_steps_per_second", "first_step_seconds", "first_step_unix")
+    assert {k: again[k] for k in speed} == {k: ref[k] for k in speed}
     assert strip_seconds(run_dir / "history.csv") == ref_history
     assert not list(run_dir.glob(".*.tmp*"))
 
@@ -385,5 +387,6 @@ def test_kill_9_after_the_final_checkpoint_then_rerun_uses_it(tmp_path, data_roo
     expected = json.loads((tmp_path / "ref" / "metrics.json").read_text())
     assert resumed["resumed_from"] == 6
     assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
+    assert resumed["steps_per_second"] > 0  # the speed of the process that trained, kept in the final checkpoint
     assert strip_seconds(run_dir / "history.csv") == strip_seconds(tmp_path / "ref" / "history.csv")
     assert not fifo.exists() and not list(run_dir.glob(".*.tmp*"))

@@ -270,8 +270,8 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
     first_step_seconds = time.perf_counter() - start
     progress = Progress(cfg.epochs, run_dir.name)
 
-    def save(final: bool = False) -> None:
-        runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": final})
+    def save() -> None:  # a resume checkpoint; the final one (below) also keeps the run's speed
+        runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": False})
 
     stop_requested = StopHandler()  # from here on a signal ends in a checkpoint, not a traceback
     loop_start = time.perf_counter()
@@ -300,14 +300,16 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
             save()
     loop_seconds = time.perf_counter() - loop_start
     stop_requested.restore()
-    if not finished:
-        save(final=True)
-    runio.write_csv(run_dir / "history.csv", HISTORY_FIELDS, run.history)
     steps = run.step - steps_before
-    metrics = summarize(run, digest, device, steps_per_second=steps / max(loop_seconds, 1e-9),
-                        train_steps_per_second=steps / max(train_seconds, 1e-9),
-                        first_step_seconds=first_step_seconds, first_step_unix=first_step_unix,
-                        resumed_from=resumed_from)
+    speed = {"steps_per_second": steps / max(loop_seconds, 1e-9),
+             "train_steps_per_second": steps / max(train_seconds, 1e-9),
+             "first_step_seconds": first_step_seconds, "first_step_unix": first_step_unix}
+    if finished:  # summarized from the final checkpoint: the speed of the process that trained
+        speed = state.get("speed") or speed
+    else:
+        runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": True, "speed": speed})
+    runio.write_csv(run_dir / "history.csv", HISTORY_FIELDS, run.history)
+    metrics = summarize(run, digest, device, **speed, resumed_from=resumed_from)
     runio.write_json(run_dir / "metrics.json", metrics)  # written last: its presence marks a finished run
     return metrics
 
