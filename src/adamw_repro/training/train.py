@@ -2,7 +2,8 @@
 
 This module checks the config and answers a finished run before torch is imported: a finished run asked
 again returns at once, and bad input fails in well under a second with one line that names the option,
-the allowed values and the file to change.
+the allowed values and the file to change. What a run directory may hold besides its own run is settled
+here too: an unreadable metrics.json is moved aside, another config's run is set aside, never overwritten.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def _fail(err: BaseException, code: int = 2) -> None:
 
 
 def main() -> None:
-    """The command line: bad input and faults end in one line on stderr (exit 2), never a traceback."""
+    """The command line: bad input and faults end in one line on stderr (exit 2); only a bug keeps its traceback."""
     import hydra
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
