@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from adamw_repro.workflow import sweeps
+from adamw_repro.workflow.resolver import Resolver
 
 CONF = Path(workflow.basedir) / "conf"
 # Jobs run the package from this checkout, also inside a conda environment that does not install it
@@ -19,7 +20,9 @@ os.environ.update(
 
 
 def _config_error(message):
-    raise WorkflowError(message)
+    """Bad input: one line on stderr, before any job starts (a WorkflowError would add Snakemake's trace lines)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
 
 
 SCALES = sorted(p.stem for p in (CONF / "scale").glob("*.yaml"))
@@ -28,35 +31,57 @@ if SCALE not in SCALES:
     _config_error(
         f"--config scale={SCALE} is unknown; allowed: {', '.join(SCALES)} (files in conf/scale/)"
     )
-SCALE_DOC = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())["scale"]
+# Hydra answers every question about a run (its config, digest, files), composing each distinct group choice
+# once per invocation.
+RESOLVER = Resolver(SCALE, CONF)
+try:
+    SCALE_DOC = RESOLVER.scale_config()
+except sweeps.SweepError as err:
+    _config_error(str(err))
 
 
 def _selected_experiments():
     chosen = config.get("experiments", "all")
-    if isinstance(chosen, str):
-        chosen = sweeps.experiments(CONF) if chosen == "all" else [e for e in chosen.split(",") if e]
-    return [str(e) for e in chosen]
+    if isinstance(chosen, list | tuple):
+        chosen = ",".join(str(e) for e in chosen)
+    chosen = "" if chosen is None else str(chosen)
+    names = sweeps.experiments(CONF) if chosen == "all" else [e.strip() for e in chosen.split(",") if e.strip()]
+    if not names:
+        _config_error(
+            f"--config experiments={chosen} names no experiment; allowed: all, or a comma-separated list of "
+            f"{', '.join(sweeps.experiments(CONF))} (files in conf/experiment/)"
+        )
+    return names
 
 
 try:
     EXPERIMENTS = _selected_experiments()
-    # One Hydra composition per distinct group choice of each experiment: every key and value type of
-    # every grid is checked before any job starts.
-    GRID = {e: sweeps.expand(e, SCALE, CONF) for e in EXPERIMENTS}
-    if config.get("validate", True):
-        for _e in EXPERIMENTS:
-            sweeps.validate(_e, SCALE, CONF)
+    GRID = {e: RESOLVER.grid(e) for e in EXPERIMENTS}
+    for _e in EXPERIMENTS:  # every run's config resolved (and cached for its digest): each key and type checked
+        RESOLVER.validate(_e)
+    TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if RESOLVER.sweep(e).get("tune")]
 except sweeps.SweepError as err:
     _config_error(str(err))
+
+# The report's decision thresholds, checked before any job starts (each finding 1..10 has a numeric value),
+# not by the last job after hours of training.
+CLAIMS = CONF / "claims.yaml"
+try:
+    from adamw_repro.analysis.claims import validate_thresholds
+
+    validate_thresholds(sweeps.read_yaml(CLAIMS), source=str(CLAIMS))
+except ValueError as err:  # SweepError too: a YAML syntax error, named with its line
+    message = " ".join(str(err).split())
+    _config_error(f"{message} (fix conf/claims.yaml)")
 
 RESULTS = f"results/{SCALE}"
 REPORT_DIR = "reports" if SCALE == "quick" else f"reports/{SCALE}"
 RUNS = {run.run_id: run for runs in GRID.values() for run in runs}
-TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if sweeps.sweep_spec(e, SCALE, CONF).get("tune")]
-DEFAULT_CHOICES = sweeps.default_choices(CONF) | sweeps.scale_choices(SCALE, CONF)
 RESOURCES = SCALE_DOC.get("resources", {})
 GROUP_SIZE = int(SCALE_DOC.get("group_size", 1))
 FIGURES = [e for e in EXPERIMENTS if (Path(workflow.basedir) / "scripts" / "figures" / f"{e}.py").exists()]
+# The optimizers whose bounds the clr experiment itself states (Hydra's composition would merge in config.yaml's
+# bounds of every optimizer, so this one key is read from the file).
 RANGE_OPTIMIZERS = (
     list(yaml.safe_load((CONF / "experiment" / "clr.yaml").read_text())["lr_range"]["bounds"])
     if "clr" in EXPERIMENTS
@@ -65,31 +90,36 @@ RANGE_OPTIMIZERS = (
 
 
 def run_of(run_id):
-    """The Run behind a run directory: from the grid, or from an experiment's tuned stage."""
+    """The RunSpec behind a run directory: from the grid, or from an experiment's reseed stage."""
     if run_id in RUNS:
         return RUNS[run_id]
     for experiment in TUNED_EXPERIMENTS:
         path = Path(RESULTS) / "tuned" / f"{experiment}.json"
         if path.exists():
             for rid, overrides in json.loads(path.read_text()).items():
-                assignment = dict(o.split("=", 1) for o in overrides)
-                RUNS[rid] = sweeps.make_run(experiment, assignment, stage="tuned")
+                RUNS[rid] = sweeps.RunSpec(experiment, tuple(overrides))
     if run_id not in RUNS:
         raise WorkflowError(f"run {run_id} belongs to no sweep of scale {SCALE}")
     return RUNS[run_id]
 
 
+def conf_files_of(run):
+    """The config files Hydra composes into a run (config.yaml and one option per group)."""
+    return RESOLVER.config_files(run)
+
+
+def conf_digest_of(run):
+    """The run's config digest (the `config_digest` its metrics.json records): changes exactly when the run's
+    resolved config does (not with a comment, a sweep, a scale's resources or another run's seed)."""
+    return RESOLVER.digest(run)
+
+
 def run_config_files(wildcards):
-    run = run_of(wildcards.run)
-    files = sweeps.config_files(run, SCALE, DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF), CONF)
-    return [ancient(str(f)) for f in files]
+    return [ancient(str(f)) for f in conf_files_of(run_of(wildcards.run))]
 
 
 def run_conf_digest(wildcards):
-    """Changes when a value the run reads from its config files changes (not a comment, not a sweep)."""
-    run = run_of(wildcards.run)
-    choices = DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF)
-    return sweeps.run_digest(run, sweeps.config_files(run, SCALE, choices, CONF), CONF)
+    return conf_digest_of(run_of(wildcards.run))
 
 
 def run_overrides(wildcards):
@@ -171,32 +201,24 @@ onstart:
 
 
 # -- the plan: runs and estimated GPU-hours per experiment, printed by a dry run -------------------------------
-DATASET_SIZES = {"mnist1d": None, "cifar10": 50000, "cifar100": 50000, "imagenet32": 1281167}
-
-
 def plan_lines():
     from adamw_repro.workflow import throughput
 
     table = throughput.load_table(CONF / "throughput.yaml")
-    scale_doc = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())
-    data_doc = yaml.safe_load((CONF / "data" / f"{DEFAULT_CHOICES['data']}.yaml").read_text())
-    pool = DATASET_SIZES.get(data_doc["name"])
     lines = [f"plan for scale={SCALE}: experiment, grid runs, estimated GPU-hours on {table['default_gpu']} "
              "(from conf/throughput.yaml; 'estimate' entries are not measured)"]
     for experiment, runs in GRID.items():
         hours, unknown = 0.0, set()
         for run in runs:
-            a = sweeps.assignment(run)
-            model = a.get("model", DEFAULT_CHOICES["model"])
-            epochs = int(a.get("epochs", scale_doc.get("epochs", 1)))
-            if pool is None or model not in table["models"]:
+            cfg, model = RESOLVER.run_config(run), RESOLVER.choices(run)["model"]
+            if "images" not in cfg["data"] or model not in table["models"]:  # generated data: no estimate
                 unknown.add(model)
                 continue
-            val = int(data_doc.get("val_size", 0))
-            hours += throughput.estimate_gpu_hours(model, epochs, pool - val, table, eval_images=val)
-        tune = sweeps.sweep_spec(experiment, SCALE, CONF).get("tune")
+            val = int(cfg["data"].get("val_size", 0))
+            hours += throughput.estimate_gpu_hours(model, cfg["epochs"], cfg["data"]["images"]["train"] - val,
+                                                   table, eval_images=val)
+        tune = RESOLVER.sweep(experiment).get("tune")
         extra = f", then a tune stage of {len(tune['seeds'])} seed(s) per best cell" if tune else ""
         cost = f"{hours:.1f} GPU-h" if not unknown else f"no GPU estimate for {', '.join(sorted(unknown))}"
         lines.append(f"  {experiment:16s} {len(runs):5d} runs{extra}: {cost}")
     return lines
-
