@@ -164,8 +164,9 @@ def testbed_table(runs: pd.DataFrame) -> str:
     if rows.empty:
         return ""
     lines = ["| testbed | optimizer | alpha | best lambda | test error % lambda = 0 | test error % best lambda "
-             "| tuned decay vs none [95% CI] | seed spread | gain / spread | seconds per run |",
+             "| tuned decay vs none [95% CI] | seed spread | gain / spread | steps per run |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    seconds = []
     for (model, opt), group in rows.groupby(["model", "optimizer"], sort=True):
         zero, pos = group[group["weight_decay"] == 0], tune(group[group["weight_decay"] > 0])
         if zero.empty or pos.empty:
@@ -180,7 +181,10 @@ def testbed_table(runs: pd.DataFrame) -> str:
         lines.append(f"| {model} | {LABELS.get(opt, opt)} | {group['alpha'].iloc[0]:.3g} | "
                      f"{pos['weight_decay'].iloc[0]:.3g} | {interval(proportion_ci(base))} | "
                      f"{interval(proportion_ci(by_seed(pos)))} | {rel} | {100 * spread:.1f} % | "
-                     f"{ratio:.1f}x | {group['wall_seconds'].mean():.1f} |")
+                     f"{ratio:.1f}x | {group['steps'].median():.0f} |")
+        seconds.append(f"{model} {LABELS.get(opt, opt)} {group['wall_seconds'].mean():.1f} s")
+    # Wall-clock time varies from run to run of the same commit: its own line, which report comparisons skip.
+    lines += ["", "- Compute: cost per run of the pilot (wall clock, one thread): " + ", ".join(seconds) + "."]
     return "\n".join(lines)
 
 
