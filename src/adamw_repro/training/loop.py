@@ -203,13 +203,15 @@ def install_stop_handler():
     return lambda: flag["stop"]
 
 
-def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
-    """Train (or resume) the run and write config.yaml, history.csv, checkpoint.pt and metrics.json."""
+def fit(cfg, run_cfg: dict, digest: str, run_dir: Path, splits: Splits | None = None) -> dict:
+    """Train (or resume) the run and write config.yaml, history.csv, checkpoint.pt and metrics.json.
+
+    `splits`: data already on the device (a pack loads them once for all its members)."""
     start = time.perf_counter()
     stop_requested = install_stop_handler()
     device = pick_device(cfg.device)
     configure_torch(cfg, device)
-    splits = load_splits(cfg.data, device)
+    splits = load_splits(cfg.data, device) if splits is None else splits
     run = Run(cfg, splits, device)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.pt"

@@ -1,0 +1,151 @@
+"""A pack: one process trains many runs, so imports, data and kernels are paid once, not once per run.
+
+    python -m adamw_repro.training.pack --runs-file PACK.json [--mode auto|sequential|vectorized]
+
+PACK.json: {"members": [{"run_dir": DIR, "overrides": [hydra overrides...], "tag": optional string}, ...]}.
+Each member is exactly the solo run `python -m adamw_repro.training.train OVERRIDES hydra.run.dir=DIR`: the
+same composed config, digest, run directory and outputs (config.yaml, history.csv, metrics.json,
+checkpoint.pt), the same resume from its own checkpoint, the same numbers. A finished member (metrics.json
+with its config digest) is skipped, so after kill -9 the same command retrains only what was not finished
+and resumes each member from its checkpoint. `tag` is written to DIR/pack_tag before the member trains:
+the caller's own note of which request a run answered (the workflow stores its config-file digest there).
+
+Modes: `sequential` trains the members one after the other with the solo loop (training/loop.py);
+`vectorized` trains members that share model shape, data, batch size and budget as one stacked model
+(training/vectorized.py); `auto` picks vectorized on a GPU and sequential on a CPU, where the benchmark
+(scripts/bench_pack.py) measured no gain from stacking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from adamw_repro import runio
+from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config
+from adamw_repro.training.train import check_config, exit_now, finished_metrics
+
+MODES = ("auto", "sequential", "vectorized")
+TAG_FILE = "pack_tag"
+
+
+@dataclass
+class Member:
+    """One run of a pack: its composed config, the digest that identifies it, and where it writes."""
+
+    cfg: DictConfig
+    run_cfg: dict
+    digest: str
+    run_dir: Path
+    tag: str | None = None
+
+
+def read_runs_file(path: Path) -> list[dict]:
+    """The member entries of a runs file; ConfigError naming the file when it is not one."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        members = doc["members"]
+        if not all(isinstance(m.get("run_dir"), str) and isinstance(m.get("overrides"), list) for m in members):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ConfigError(f"--runs-file {path}: not a pack file ({type(err).__name__}); expected JSON "
+                          '{"members": [{"run_dir": DIR, "overrides": [...]}]}') from None
+    return members
+
+
+def compose_members(entries: list[dict], conf_dir: Path = CONF_DIR) -> list[Member]:
+    """Compose every member with Hydra once, and check it, before anything trains or is written."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    members, seen = [], set()
+    with initialize_config_dir(str(conf_dir), version_base="1.3"):
+        for entry in entries:
+            run_dir = Path(entry["run_dir"])
+            if run_dir.resolve() in seen:
+                raise ConfigError(f"run_dir {run_dir} appears twice in the pack; each member needs its own")
+            seen.add(run_dir.resolve())
+            try:
+                cfg = compose("config", overrides=list(entry["overrides"]))
+            except (HydraException, OmegaConfBaseException) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ConfigError(f"member {run_dir}: {first}") from None
+            check_config(cfg)
+            run_cfg = run_config(cfg)
+            members.append(Member(cfg, run_cfg, config_digest(run_cfg), run_dir, entry.get("tag")))
+    return members
+
+
+def unfinished(members: list[Member]) -> list[Member]:
+    """Members without a finished metrics.json for their exact config: the ones left to train."""
+    return [m for m in members if finished_metrics(m.run_dir, m.digest) is None]
+
+
+def resolve_mode(mode: str, members: list[Member]) -> str:
+    """`auto`: vectorized on a GPU when the members can share a stacked model, else sequential."""
+    if mode != "auto":
+        return mode
+    import torch
+
+    from adamw_repro.training.vectorized import can_stack
+
+    on_gpu = torch.cuda.is_available() and all(m.cfg.device in ("auto", "cuda") for m in members)
+    return "vectorized" if on_gpu and len(members) > 1 and can_stack([m.cfg for m in members]) else "sequential"
+
+
+def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
+    """Train the unfinished members (finished ones are left alone); returns run_dir -> metrics."""
+    todo = unfinished(members)
+    results = {m.run_dir: finished_metrics(m.run_dir, m.digest) for m in members if m not in todo}
+    for m in todo:
+        if m.tag is not None:
+            runio.write_text(m.run_dir / TAG_FILE, m.tag + "\n")
+    if not todo:
+        return results
+    mode = resolve_mode(mode, todo)
+    if mode == "vectorized":
+        from adamw_repro.training.vectorized import fit_stacked
+
+        results.update(fit_stacked(todo))
+        return results
+    from adamw_repro.training.loop import fit, pick_device
+
+    data = {}  # the data of each distinct data config and device, loaded once for the whole pack
+    for m in todo:
+        key = json.dumps([m.run_cfg["data"], str(pick_device(m.cfg.device))], sort_keys=True, default=str)
+        if key not in data:
+            from adamw_repro.training.data import load_splits
+
+            data[key] = load_splits(m.cfg.data, pick_device(m.cfg.device))
+        results[m.run_dir] = fit(m.cfg, m.run_cfg, m.digest, m.run_dir, splits=data[key])
+    return results
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m adamw_repro.training.pack", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs-file", type=Path, required=True, help="JSON list of the pack's members")
+    parser.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)} (default auto)")
+    args = parser.parse_args(argv)
+    try:
+        if args.mode not in MODES:
+            raise ConfigError(f"--mode {args.mode} is unknown; allowed: {', '.join(MODES)}")
+        members = compose_members(read_runs_file(args.runs_file))
+        results = train_pack(members, args.mode)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    for m in members:
+        r = results[m.run_dir]
+        print(f"{m.run_dir.name}: {r['status']}, test error {r['final'].get('test_error', float('nan')):.4f} "
+              f"after {r['epochs']} epochs ({r['wall_seconds']:.1f} s)")
+    exit_now()
+
+
+if __name__ == "__main__":
+    main()
