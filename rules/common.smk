@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from adamw_repro.workflow import sweeps
+from adamw_repro.workflow import packs, sweeps
 
 CONF = Path(workflow.basedir) / "conf"
 # Jobs run the package from this checkout, also inside a conda environment that does not install it
@@ -55,7 +55,8 @@ RUNS = {run.run_id: run for runs in GRID.values() for run in runs}
 TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if sweeps.sweep_spec(e, SCALE, CONF).get("tune")]
 DEFAULT_CHOICES = sweeps.default_choices(CONF) | sweeps.scale_choices(SCALE, CONF)
 RESOURCES = SCALE_DOC.get("resources", {})
-GROUP_SIZE = int(SCALE_DOC.get("group_size", 1))
+PACK_SIZE = int(SCALE_DOC.get("pack_size", 1))
+PACK_MODE = str(SCALE_DOC.get("pack_mode", "auto"))
 FIGURES = [e for e in EXPERIMENTS if (Path(workflow.basedir) / "scripts" / "figures" / f"{e}.py").exists()]
 RANGE_OPTIMIZERS = (
     list(yaml.safe_load((CONF / "experiment" / "clr.yaml").read_text())["lr_range"]["bounds"])
@@ -79,28 +80,33 @@ def run_of(run_id):
     return RUNS[run_id]
 
 
-def run_config_files(wildcards):
-    run = run_of(wildcards.run)
-    files = sweeps.config_files(run, SCALE, DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF), CONF)
-    return [ancient(str(f)) for f in files]
+def conf_files_of(run):
+    """The config files a run reads (its experiment's and scale's, and its group choices)."""
+    return sweeps.config_files(run, SCALE, DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF), CONF)
 
 
-def run_conf_digest(wildcards):
+def conf_digest_of(run):
     """Changes when a value the run reads from its config files changes (not a comment, not a sweep)."""
-    run = run_of(wildcards.run)
-    choices = DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF)
-    return sweeps.run_digest(run, sweeps.config_files(run, SCALE, choices, CONF), CONF)
+    return sweeps.run_digest(run, conf_files_of(run), CONF)
 
 
-def run_overrides(wildcards):
-    return " ".join(shlex.quote(o) for o in run_of(wildcards.run).hydra_overrides(SCALE))
+def known_runs():
+    """Every run known while the DAG is built: the grids, and the tuned runs of tune stages already done."""
+    for experiment in TUNED_EXPERIMENTS:
+        path = Path(RESULTS) / "tuned" / f"{experiment}.json"
+        if path.exists():
+            for rid in json.loads(path.read_text()):
+                run_of(rid)
+    return [RUNS[rid] for rid in sorted(RUNS)]
 
 
 def experiment_run_ids(experiment):
-    """Grid runs, plus the tuned runs once the grid is done (a checkpoint decides them)."""
+    """Grid runs, plus the tuned runs once the grid is done (a checkpoint decides them) and trained."""
     ids = [run.run_id for run in GRID[experiment]]
     if experiment in TUNED_EXPERIMENTS:
         tuned = checkpoints.tune.get(experiment=experiment).output[0]
+        for chunk in range(tuned_chunks(experiment)):
+            checkpoints.train_tuned.get(experiment=experiment, chunk=chunk)
         ids += list(json.loads(Path(tuned).read_text()))
     return ids
 
@@ -123,31 +129,14 @@ _DAG_TIME = {}
 
 
 def at_dag_time():
-    """Settings that need the executor, which Snakemake knows only once it builds the DAG (not while it
-    parses this file). Called from input functions; acts once.
-
-    - Short runs share SLURM jobs: scale.group_size runs of the `train` group per sbatch job (Snakemake job
-      groups); a --group-components given on the command line wins. Long runs (group_size 1) are one job
-      each. Local execution has no use for groups and gets none.
-    - A dry run prints the plan: runs and estimated GPU-hours per experiment.
-    """
+    """Once the DAG is built (not while this file is parsed): a dry run prints the plan, runs and estimated
+    GPU-hours per experiment. Called from an input function; acts once."""
     if _DAG_TIME:
         return
     _DAG_TIME["done"] = True
-    if GROUP_SIZE > 1 and not workflow.local_exec and workflow.group_settings is not None:
-        import immutables
-
-        components = dict(workflow.group_settings.group_components)
-        components.setdefault("train", GROUP_SIZE)
-        workflow.group_settings.group_components = immutables.Map(components)
     if workflow.dryrun:
         for line in plan_lines():
             print(line, file=sys.stderr)
-
-
-def train_group(wildcards):
-    at_dag_time()
-    return "train" if GROUP_SIZE > 1 and not workflow.local_exec else None
 
 
 def report_target(wildcards):

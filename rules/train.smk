@@ -36,35 +36,114 @@ rule prepare_data:
         "python -m adamw_repro.workflow.prepare {params.overrides} {output} > {log} 2>&1"
 
 
-rule train:
-    """One run: Hydra gets a fixed run directory; a killed run resumes from its checkpoint, which lies
-    outside the declared outputs so Snakemake never deletes it."""
+# -- training: packs of runs --------------------------------------------------------------------------------
+# One job trains a pack of runs in one process (python -m adamw_repro.training.pack): imports, data and kernels
+# once. Packs are formed here, while the DAG is built, from the runs that are not finished (workflow/packs.py
+# says why): a finished run is the output of no job, so Snakemake never deletes it. One rule per pack (a
+# rule's outputs are fixed patterns, and a pack's are a list of run directories); every unfinished run's
+# metrics.json and history.csv is a declared output of exactly one pack. On SLURM a pack is one sbatch job
+# asking for conf/scale's `resources` (runtime: minutes per member, summed over the pack).
+CPUS = int(RESOURCES.get("cpus_per_task", 1))
+GPU_PARTITION = os.environ.get("ADAMW_SLURM_GPU_PARTITION") if int(RESOURCES.get("gpu", 0)) else None
+
+
+def pack_resources(members):
+    out = dict(runtime=int(RESOURCES.get("runtime", 60)) * members, mem_mb=int(RESOURCES.get("mem_mb", 2000)),
+               cpus_per_task=CPUS, gpu=int(RESOURCES.get("gpu", 0)))
+    return out | ({"slurm_partition": GPU_PARTITION} if GPU_PARTITION else {})
+
+
+def pack_member(run):
+    """A run as the pack process reads it: its Hydra overrides, run directory and config-file digest."""
+    return {"run_dir": f"{RESULTS}/runs/{run.run_id}", "overrides": [*run.hydra_overrides(SCALE), f"threads={CPUS}"],
+            "tag": conf_digest_of(run)}
+
+
+def unfinished_runs(runs):
+    return [r for r in runs if not packs.is_finished(Path(RESULTS) / "runs" / r.run_id, conf_digest_of(r))]
+
+
+
+
+def pack_key(run):
+    """Packs that may be stacked (a GPU scale, or pack_mode vectorized) hold runs of one stack key; sequential
+    packs only keep experiments apart, so that one experiment's tune stage never waits for another's runs."""
+    if PACK_MODE == "vectorized" or (PACK_MODE == "auto" and int(RESOURCES.get("gpu", 0))):
+        return packs.stack_key(run.experiment, run.overrides)
+    return (run.experiment,)
+
+
+PACKS = packs.form_packs(unfinished_runs(known_runs()), PACK_SIZE, digest_of=conf_digest_of, key_of=pack_key)
+PACKED = {run.run_id for members in PACKS.values() for run in members}
+
+for _pack, _members in PACKS.items():
+
+    rule:
+        name:
+            f"train_pack_{_pack}"
+        input:
+            data=ancient(f"{RESULTS}/data.json"),
+            conf=sorted({ancient(str(f)) for run in _members for f in conf_files_of(run)}),
+        output:
+            runs_file=f"{RESULTS}/packs/{_pack}.json",
+            metrics=[f"{RESULTS}/runs/{run.run_id}/metrics.json" for run in _members],
+            history=[f"{RESULTS}/runs/{run.run_id}/history.csv" for run in _members],
+        params:
+            members=packs.runs_file([pack_member(run) for run in _members]),
+            mode=PACK_MODE,
+        log:
+            f"{RESULTS}/logs/train/pack-{_pack}.log",
+        threads: CPUS
+        resources:
+            **pack_resources(len(_members)),
+        retries: 1
+        conda:
+            "../envs/adamw-repro.yaml"
+        shell:
+            "printf '%s' {params.members:q} > {output.runs_file}.tmp && mv {output.runs_file}.tmp {output.runs_file}"
+            " && python -m adamw_repro.training.pack --runs-file {output.runs_file} --mode {params.mode} > {log} 2>&1"
+
+
+def tuned_chunks(experiment):
+    """The tune stage's runs are trained in one pack per tune seed (their number is known before the grid)."""
+    return max(1, len(sweeps.sweep_spec(experiment, SCALE, CONF)["tune"]["seeds"]))
+
+
+def tuned_pack_members(wildcards):
+    """Chunk `chunk` of the tuned runs, less those a pack above trains. Finished runs stay listed (the pack
+    process skips them), so that the job's params, and hence Snakemake's rerun decision, stay the same."""
+    tuned = sorted(json.loads(Path(f"{RESULTS}/tuned/{wildcards.experiment}.json").read_text()))
+    chunk = tuned[int(wildcards.chunk)::tuned_chunks(wildcards.experiment)]
+    return packs.runs_file([pack_member(run_of(rid)) for rid in chunk if rid not in PACKED])
+
+
+checkpoint train_tuned:
+    """The tune stage's new runs, trained in packs once the tune stage has named them. A checkpoint: the
+    DAG is then updated and reads their outputs as existing files (a rule cannot declare outputs that are
+    unknown when it is parsed); on the next invocation they are known, and a changed config retrains them in
+    the packs above."""
     input:
         data=ancient(f"{RESULTS}/data.json"),
-        conf=run_config_files,
+        tuned=f"{RESULTS}/tuned/{{experiment}}.json",
     output:
-        metrics=f"{RESULTS}/runs/{{run}}/metrics.json",
-        history=f"{RESULTS}/runs/{{run}}/history.csv",
+        f"{RESULTS}/packs/tuned-{{experiment}}-{{chunk}}.json",
     params:
-        overrides=run_overrides,
-        conf_digest=run_conf_digest,
-        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+        members=tuned_pack_members,
+        mode=PACK_MODE,
     log:
-        f"{RESULTS}/logs/train/{{run}}.log",
-    threads: int(RESOURCES.get("cpus_per_task", 1))
+        f"{RESULTS}/logs/train/tuned-{{experiment}}-{{chunk}}.log",
+    wildcard_constraints:
+        chunk=r"\d+",
+    threads: CPUS
     resources:
-        runtime=int(RESOURCES.get("runtime", 60)),
-        mem_mb=int(RESOURCES.get("mem_mb", 2000)),
-        cpus_per_task=int(RESOURCES.get("cpus_per_task", 1)),
-        gpu=int(RESOURCES.get("gpu", 0)),
-    group:
-        train_group
+        **pack_resources(PACK_SIZE),
     retries: 1
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.training.train {params.overrides} threads={threads} hydra.run.dir={params.run_dir}"
-        " > {log} 2>&1"
+        "printf '%s' {params.members:q} > {output}.tmp"
+        " && python -m adamw_repro.training.pack --runs-file {output}.tmp --mode {params.mode} > {log} 2>&1"
+        " && mv {output}.tmp {output}"
 
 
 checkpoint tune:
@@ -99,12 +178,7 @@ rule lr_range:
         run_dir=lambda wildcards, output: os.path.dirname(output.csv),
         scale=SCALE,
     resources:
-        runtime=int(RESOURCES.get("runtime", 60)),
-        mem_mb=int(RESOURCES.get("mem_mb", 2000)),
-        cpus_per_task=int(RESOURCES.get("cpus_per_task", 1)),
-        gpu=int(RESOURCES.get("gpu", 0)),
-    group:
-        train_group
+        **pack_resources(1),
     conda:
         "../envs/adamw-repro.yaml"
     shell:
