@@ -111,8 +111,18 @@ def experiment_run_ids(experiment):
     return ids
 
 
+def run_outputs(run_ids):
+    """What a finished run leaves: metrics.json and the stamp named by its config-file digest (a changed
+    value asks for a new stamp, so its pack runs even though an old metrics.json is there)."""
+    out = []
+    for rid in run_ids:
+        run_dir = f"{RESULTS}/runs/{rid}"
+        out += [f"{run_dir}/metrics.json", packs.done_file(run_dir, conf_digest_of(run_of(rid)))]
+    return out
+
+
 def experiment_metrics(wildcards):
-    return [f"{RESULTS}/runs/{rid}/metrics.json" for rid in experiment_run_ids(wildcards.experiment)]
+    return run_outputs(experiment_run_ids(wildcards.experiment))
 
 
 def figure_caption(wildcards):
@@ -121,7 +131,7 @@ def figure_caption(wildcards):
 
 
 def grid_metrics(wildcards):
-    return [f"{RESULTS}/runs/{run.run_id}/metrics.json" for run in GRID[wildcards.experiment]]
+    return run_outputs(run.run_id for run in GRID[wildcards.experiment])
 
 
 # -- SLURM ---------------------------------------------------------------------------------------------

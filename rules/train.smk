@@ -55,8 +55,9 @@ def pack_resources(members):
 
 def pack_member(run):
     """A run as the pack process reads it: its Hydra overrides, run directory and config-file digest."""
-    return {"run_dir": f"{RESULTS}/runs/{run.run_id}", "overrides": [*run.hydra_overrides(SCALE), f"threads={CPUS}"],
-            "tag": conf_digest_of(run)}
+    run_dir = f"{RESULTS}/runs/{run.run_id}"
+    return {"run_dir": run_dir, "overrides": [*run.hydra_overrides(SCALE), f"threads={CPUS}"],
+            "done_file": packs.done_file(run_dir, conf_digest_of(run))}
 
 
 def unfinished_runs(runs):
@@ -88,8 +89,11 @@ for _pack, _members in PACKS.items():
             runs_file=f"{RESULTS}/packs/{_pack}.json",
             metrics=[f"{RESULTS}/runs/{run.run_id}/metrics.json" for run in _members],
             history=[f"{RESULTS}/runs/{run.run_id}/history.csv" for run in _members],
+            done=[pack_member(run)["done_file"] for run in _members],
         params:
             members=packs.runs_file([pack_member(run) for run in _members]),
+            # stamps of older configs: a run edited back to one of them must not look finished
+            stale=" ".join(f"{RESULTS}/runs/{run.run_id}/conf-*.done" for run in _members),
             mode=PACK_MODE,
         log:
             f"{RESULTS}/logs/train/pack-{_pack}.log",
@@ -100,7 +104,7 @@ for _pack, _members in PACKS.items():
         conda:
             "../envs/adamw-repro.yaml"
         shell:
-            "printf '%s' {params.members:q} > {output.runs_file}.tmp && mv {output.runs_file}.tmp {output.runs_file}"
+            "rm -f {params.stale} && printf '%s' {params.members:q} > {output.runs_file}.tmp && mv {output.runs_file}.tmp {output.runs_file}"
             " && python -m adamw_repro.training.pack --runs-file {output.runs_file} --mode {params.mode} > {log} 2>&1"
 
 

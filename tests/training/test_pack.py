@@ -22,7 +22,7 @@ MEMBERS = (("optimizer=adamw", "optimizer.weight_decay=0.01"),
 
 
 def runs_file(tmp_path: Path, data_root: Path, members=MEMBERS, *extra: str) -> Path:
-    entries = [{"run_dir": str(tmp_path / f"m{i}"), "tag": f"t{i}",
+    entries = [{"run_dir": str(tmp_path / f"m{i}"), "done_file": str(tmp_path / f"m{i}" / "done"),
                 "overrides": ["scale=smoke", f"data.root={data_root}", *ov, *extra]}
                for i, ov in enumerate(members)]
     path = tmp_path / "pack.json"
@@ -46,11 +46,11 @@ def test_each_member_equals_its_solo_run(make_cfg, tmp_path, data_root):
         solo = train(make_cfg(*ov), run_dir=tmp_path / f"solo{i}")
         packed = tmp_path / f"m{i}"
         assert {p.name for p in packed.iterdir()} >= {"config.yaml", "history.csv", "metrics.json",
-                                                      "checkpoint.pt", "pack_tag"}
+                                                      "checkpoint.pt", "done"}
         assert strip_seconds(packed / "history.csv") == strip_seconds(tmp_path / f"solo{i}" / "history.csv")
         assert (packed / "config.yaml").read_text() == (tmp_path / f"solo{i}" / "config.yaml").read_text()
         assert results[packed]["final"] == solo["final"] and results[packed]["config_digest"] == solo["config_digest"]
-        assert (packed / "pack_tag").read_text() == f"t{i}\n"
+        assert (packed / "done").read_text() == f"{solo['config_digest']}\n"
 
 
 def test_finished_members_are_not_retrained_and_a_new_one_is(tmp_path, data_root):

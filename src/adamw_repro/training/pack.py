@@ -2,13 +2,14 @@
 
     python -m adamw_repro.training.pack --runs-file PACK.json [--mode auto|sequential|vectorized]
 
-PACK.json: {"members": [{"run_dir": DIR, "overrides": [hydra overrides...], "tag": optional string}, ...]}.
+PACK.json: {"members": [{"run_dir": DIR, "overrides": [hydra overrides...], "done_file": optional path}, ...]}.
 Each member is exactly the solo run `python -m adamw_repro.training.train OVERRIDES hydra.run.dir=DIR`: the
 same composed config, digest, run directory and outputs (config.yaml, history.csv, metrics.json,
 checkpoint.pt), the same resume from its own checkpoint, the same numbers. A finished member (metrics.json
 with its config digest) is skipped, so after kill -9 the same command retrains only what was not finished
-and resumes each member from its checkpoint. `tag` is written to DIR/pack_tag before the member trains:
-the caller's own note of which request a run answered (the workflow stores its config-file digest there).
+and resumes each member from its checkpoint. `done_file`, when given, is written after the member's
+metrics.json (holding its config digest): the caller's own stamp of which request a run answered (the
+workflow names it by its digest of the run's config files).
 
 Modes: `sequential` trains the members one after the other with the solo loop (training/loop.py);
 `vectorized` trains members that share model shape, data, batch size and budget as one stacked model
@@ -31,7 +32,6 @@ from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_conf
 from adamw_repro.training.train import check_config, exit_now, finished_metrics
 
 MODES = ("auto", "sequential", "vectorized")
-TAG_FILE = "pack_tag"
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Member:
     run_cfg: dict
     digest: str
     run_dir: Path
-    tag: str | None = None
+    done_file: Path | None = None
 
 
 def read_runs_file(path: Path) -> list[dict]:
@@ -78,7 +78,8 @@ def compose_members(entries: list[dict], conf_dir: Path = CONF_DIR) -> list[Memb
                 raise ConfigError(f"member {run_dir}: {first}") from None
             check_config(cfg)
             run_cfg = run_config(cfg)
-            members.append(Member(cfg, run_cfg, config_digest(run_cfg), run_dir, entry.get("tag")))
+            done = entry.get("done_file")
+            members.append(Member(cfg, run_cfg, config_digest(run_cfg), run_dir, Path(done) if done else None))
     return members
 
 
@@ -103,28 +104,36 @@ def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
     """Train the unfinished members (finished ones are left alone); returns run_dir -> metrics."""
     todo = unfinished(members)
     results = {m.run_dir: finished_metrics(m.run_dir, m.digest) for m in members if m not in todo}
-    for m in todo:
-        if m.tag is not None:
-            runio.write_text(m.run_dir / TAG_FILE, m.tag + "\n")
+    for m in members:
+        if m not in todo:
+            stamp(m)
     if not todo:
         return results
-    mode = resolve_mode(mode, todo)
-    if mode == "vectorized":
+    if resolve_mode(mode, todo) == "vectorized":
         from adamw_repro.training.vectorized import fit_stacked
 
         results.update(fit_stacked(todo))
+        for m in todo:
+            stamp(m)
         return results
+    from adamw_repro.training.data import load_splits
     from adamw_repro.training.loop import fit, pick_device
 
     data = {}  # the data of each distinct data config and device, loaded once for the whole pack
     for m in todo:
-        key = json.dumps([m.run_cfg["data"], str(pick_device(m.cfg.device))], sort_keys=True, default=str)
+        device = pick_device(m.cfg.device)
+        key = json.dumps([m.run_cfg["data"], str(device)], sort_keys=True, default=str)
         if key not in data:
-            from adamw_repro.training.data import load_splits
-
-            data[key] = load_splits(m.cfg.data, pick_device(m.cfg.device))
+            data[key] = load_splits(m.cfg.data, device)
         results[m.run_dir] = fit(m.cfg, m.run_cfg, m.digest, m.run_dir, splits=data[key])
+        stamp(m)
     return results
+
+
+def stamp(member: Member) -> None:
+    """The caller's done_file, written after metrics.json: a stamp never marks an unfinished run."""
+    if member.done_file is not None:
+        runio.write_text(member.done_file, member.digest + "\n")
 
 
 def main(argv=None) -> None:

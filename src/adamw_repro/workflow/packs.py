@@ -3,7 +3,8 @@
 A pack is an execution detail: one job, one process (`python -m adamw_repro.training.pack`), many runs, each
 with its own run directory and outputs. Snakemake deletes a job's outputs before running it, so a pack must
 never list a finished run: packs are formed, when the DAG is built, from the runs that are not finished
-(metrics.json absent, or its pack_tag differing from the run's current config-file digest), in a stable
+(metrics.json or its stamp conf-<digest>.done absent, the digest being of the run's current config files:
+a changed value gives a new stamp name, which the downstream rules ask for), in a stable
 order, within groups of runs that can share one stacked model, `scale.pack_size` at a time. A pack's id is a
 hash of its members and their digests, so a changed config, an added seed or a killed pack gives new ids
 and the finished runs are never touched again.
@@ -16,21 +17,20 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-TAG_FILE = "pack_tag"  # as adamw_repro.training.pack.TAG_FILE: written by the pack before a member trains
 # Overrides that runs of one stacked model may differ in (per-member tensors in training/vectorized.py);
 # any other override (model, data, batch size, budget, optimizer) starts another group.
 STACKABLE = ("seed", "optimizer.lr", "optimizer.weight_decay", "optimizer.lambda_norm", "schedule")
 
 
-def is_finished(run_dir: Path, digest: str) -> bool:
-    """metrics.json is there and was written for the config-file digest the workflow now computes."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "metrics.json").exists():
-        return False
-    try:
-        return (run_dir / TAG_FILE).read_text().strip() == digest
-    except OSError:  # trained outside a pack (no tag): trained again, to the same numbers, once
-        return False
+def done_file(run_dir: Path | str, digest: str) -> str:
+    """The stamp a pack writes after the run's metrics.json: named by the run's config-file digest."""
+    return f"{run_dir}/conf-{digest}.done"
+
+
+def is_finished(run_dir: Path | str, digest: str) -> bool:
+    """metrics.json is there and was written for the config-file digest the workflow now computes (a run
+    trained outside a pack has no stamp: it is trained again, to the same numbers, once)."""
+    return Path(run_dir, "metrics.json").exists() and Path(done_file(run_dir, digest)).exists()
 
 
 def stack_key(experiment: str, overrides: Iterable[str]) -> tuple:
