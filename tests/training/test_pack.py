@@ -101,3 +101,21 @@ def test_kill_9_of_a_pack_then_the_same_command_matches_an_uninterrupted_pack(tm
         assert a["final"] == b["final"] and a["steps"] == b["steps"]
     resumed = json.loads((killed_dir / "m1" / "metrics.json").read_text())["resumed_from"]
     assert resumed is not None and resumed > 0
+
+
+def test_composing_once_per_group_choice_gives_what_hydra_compose_gives():
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from adamw_repro.runconfig import CONF_DIR
+    from adamw_repro.training.pack import Composer
+    from adamw_repro.workflow import sweeps
+
+    overrides = [run.hydra_overrides(scale) + ["threads=1"] for scale in ("smoke", "quick")
+                 for e in sweeps.experiments() for run in sweeps.expand(e, scale)[::7]]
+    overrides += [["scale=smoke", "+extra.key=3", "~test_every", "optimizer.betas=[0.8,0.9]"]]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        composer = Composer(CONF_DIR)
+        for ov in overrides:
+            assert OmegaConf.to_yaml(composer(ov)) == OmegaConf.to_yaml(compose("config", overrides=ov)), ov
+    assert len(composer.base) < len(overrides)  # some members shared a defaults tree

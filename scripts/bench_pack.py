@@ -1,0 +1,103 @@
+"""Benchmark: the same quick-scale runs as one process per run, as a sequential pack and as a vectorized pack.
+
+    python scripts/bench_pack.py                     # 8 AdamW runs of fig2_sgd_adam, 10 epochs, on CPU (+ GPU)
+    python scripts/bench_pack.py --runs 16 --epochs 40 --out bench.json
+
+For each way and device: wall seconds, runs per second, and the per-run overhead = (wall - time in the
+training loops) / runs, i.e. what a run costs outside training (interpreter, imports, config, data, writes).
+A pack's loop time is its members' summed loop times (sequential) or the one shared loop (vectorized).
+Every way trains into a fresh folder, so nothing is skipped as finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LRS = (0.0078125, 0.015625, 0.03125, 0.0625)
+DECAYS = (0.0, 0.000244140625, 0.0009765625, 0.00390625)
+
+
+def run_overrides(n: int, epochs: int, device: str) -> list[list[str]]:
+    """n AdamW runs of the fig2 grid (alpha x lambda, then seeds): one model shape, stackable."""
+    cells = [(lr, wd, seed) for seed in range(8) for lr in LRS for wd in DECAYS][:n]
+    return [["experiment=fig2_sgd_adam", "scale=quick", "optimizer=adamw", f"optimizer.lr={lr}",
+             f"optimizer.weight_decay={wd}", f"seed={seed}", f"epochs={epochs}", f"device={device}"]
+            for lr, wd, seed in cells]
+
+
+def loop_seconds(run_dir: Path) -> float:
+    """Seconds the run spent in its training loop (training and evaluation), from its metrics.json."""
+    m = json.loads((run_dir / "metrics.json").read_text())
+    return m["steps"] / m["steps_per_second"]
+
+
+def one_process_per_run(runs: list[list[str]], work: Path) -> tuple[float, float]:
+    start = time.perf_counter()
+    for i, ov in enumerate(runs):
+        subprocess.run([sys.executable, "-m", "adamw_repro.training.train", *ov, f"hydra.run.dir={work / str(i)}"],
+                       cwd=ROOT, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    return wall, sum(loop_seconds(work / str(i)) for i in range(len(runs)))
+
+
+def pack(runs: list[list[str]], work: Path, mode: str) -> tuple[float, float]:
+    members = [{"run_dir": str(work / str(i)), "overrides": ov} for i, ov in enumerate(runs)]
+    path = work / "pack.json"
+    work.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"members": members}))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "adamw_repro.training.pack", "--runs-file", str(path), "--mode", mode],
+                   cwd=ROOT, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    loops = [loop_seconds(work / str(i)) for i in range(len(runs))]
+    return wall, (max(loops) if mode == "vectorized" else sum(loops))
+
+
+def bench(n: int, epochs: int, devices: list[str]) -> list[dict]:
+    rows = []
+    for device in devices:
+        runs = run_overrides(n, epochs, device)
+        with tempfile.TemporaryDirectory() as tmp:
+            for way, fn in (("process per run", lambda w: one_process_per_run(runs, w)),
+                            ("sequential pack", lambda w: pack(runs, w, "sequential")),
+                            ("vectorized pack", lambda w: pack(runs, w, "vectorized"))):
+                wall, loops = fn(Path(tmp) / way.replace(" ", "_"))
+                rows.append({"device": device, "way": way, "runs": n, "epochs": epochs, "wall_s": round(wall, 2),
+                             "runs_per_s": round(n / wall, 3), "loop_s": round(loops, 2),
+                             "overhead_per_run_s": round((wall - loops) / n, 3)})
+                print(f"{device:5s} {way:16s} {n} runs x {epochs} epochs: wall {wall:7.2f} s, "
+                      f"{n / wall:6.3f} runs/s, training loops {loops:7.2f} s, "
+                      f"overhead {(wall - loops) / n:6.3f} s/run", flush=True)
+        seq = next(r for r in rows if r["device"] == device and r["way"] == "sequential pack")
+        vec = next(r for r in rows if r["device"] == device and r["way"] == "vectorized pack")
+        print(f"{device}: vectorized / sequential runs/s = {vec['runs_per_s'] / seq['runs_per_s']:.2f}x", flush=True)
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--devices", default="auto", help="cpu, cuda, or auto (cpu, and cuda when present)")
+    parser.add_argument("--out", type=Path, help="write the rows as JSON")
+    args = parser.parse_args(argv)
+    if args.devices == "auto":
+        import torch
+
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    else:
+        devices = args.devices.split(",")
+    rows = bench(args.runs, args.epochs, devices)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
