@@ -60,15 +60,17 @@ def pack(runs: list[list[str]], work: Path, mode: str) -> tuple[float, float]:
     return wall, (max(loops) if mode == "vectorized" else sum(loops))
 
 
+WAYS = ("process per run", "sequential pack", "vectorized pack")
+
+
 def bench(n: int, epochs: int, devices: list[str]) -> list[dict]:
     rows = []
     for device in devices:
         runs = run_overrides(n, epochs, device)
         with tempfile.TemporaryDirectory() as tmp:
-            for way, fn in (("process per run", lambda w: one_process_per_run(runs, w)),
-                            ("sequential pack", lambda w: pack(runs, w, "sequential")),
-                            ("vectorized pack", lambda w: pack(runs, w, "vectorized"))):
-                wall, loops = fn(Path(tmp) / way.replace(" ", "_"))
+            for way in WAYS:
+                work = Path(tmp) / way.replace(" ", "_")
+                wall, loops = one_process_per_run(runs, work) if way == WAYS[0] else pack(runs, work, way.split()[0])
                 rows.append({"device": device, "way": way, "runs": n, "epochs": epochs, "wall_s": round(wall, 2),
                              "runs_per_s": round(n / wall, 3), "loop_s": round(loops, 2),
                              "overhead_per_run_s": round((wall - loops) / n, 3)})
