@@ -134,6 +134,61 @@ def grid_metrics(wildcards):
     return run_outputs(run.run_id for run in GRID[wildcards.experiment])
 
 
+# -- packs of runs -----------------------------------------------------------------------------------------
+# One job trains a pack of runs in one process (python -m adamw_repro.training.pack): imports, data and kernels
+# once. Packs are formed here, while the DAG is built, from the runs that are not finished (workflow/packs.py
+# says why): a finished run is the output of no job, so Snakemake never deletes it. One rule per pack (a
+# rule's outputs are fixed patterns, and a pack's are a list of run directories); every unfinished run's
+# metrics.json and history.csv is a declared output of exactly one pack. On SLURM a pack is one sbatch job
+# asking for conf/scale's `resources` (runtime: minutes per member, summed over the pack).
+CPUS = int(RESOURCES.get("cpus_per_task", 1))
+GPU_PARTITION = os.environ.get("ADAMW_SLURM_GPU_PARTITION") if int(RESOURCES.get("gpu", 0)) else None
+
+
+def pack_resources(members):
+    out = dict(runtime=int(RESOURCES.get("runtime", 60)) * members, mem_mb=int(RESOURCES.get("mem_mb", 2000)),
+               cpus_per_task=CPUS, gpu=int(RESOURCES.get("gpu", 0)))
+    return out | ({"slurm_partition": GPU_PARTITION} if GPU_PARTITION else {})
+
+
+def pack_member(run):
+    """A run as the pack process reads it: its Hydra overrides, run directory and config-file digest."""
+    run_dir = f"{RESULTS}/runs/{run.run_id}"
+    return {"run_dir": run_dir, "overrides": [*run.hydra_overrides(SCALE), f"threads={CPUS}"],
+            "done_file": packs.done_file(run_dir, conf_digest_of(run))}
+
+
+def unfinished_runs(runs):
+    return [r for r in runs if not packs.is_finished(Path(RESULTS) / "runs" / r.run_id, conf_digest_of(r))]
+
+
+
+
+def pack_key(run):
+    """Packs that may be stacked (a GPU scale, or pack_mode vectorized) hold runs of one stack key; sequential
+    packs only keep experiments apart, so that one experiment's tune stage never waits for another's runs."""
+    if PACK_MODE == "vectorized" or (PACK_MODE == "auto" and int(RESOURCES.get("gpu", 0))):
+        return packs.stack_key(run.experiment, run.overrides)
+    return (run.experiment,)
+
+
+PACKS = packs.form_packs(unfinished_runs(known_runs()), PACK_SIZE, digest_of=conf_digest_of, key_of=pack_key)
+PACKED = {run.run_id for members in PACKS.values() for run in members}
+
+
+def tuned_chunks(experiment):
+    """The tune stage's runs are trained in one pack per tune seed (their number is known before the grid)."""
+    return max(1, len(sweeps.sweep_spec(experiment, SCALE, CONF)["tune"]["seeds"]))
+
+
+def tuned_pack_members(wildcards):
+    """Chunk `chunk` of the tuned runs, less those a pack above trains. Finished runs stay listed (the pack
+    process skips them), so that the job's params, and hence Snakemake's rerun decision, stay the same."""
+    tuned = sorted(json.loads(Path(f"{RESULTS}/tuned/{wildcards.experiment}.json").read_text()))
+    chunk = tuned[int(wildcards.chunk)::tuned_chunks(wildcards.experiment)]
+    return packs.runs_file([pack_member(run_of(rid)) for rid in chunk if rid not in PACKED])
+
+
 # -- SLURM ---------------------------------------------------------------------------------------------
 _DAG_TIME = {}
 
