@@ -166,10 +166,10 @@ def unfinished_runs(runs):
 
 def pack_key(run):
     """Packs that may be stacked (a GPU scale, or pack_mode vectorized) hold runs of one stack key; sequential
-    packs only keep experiments apart, so that one experiment's tune stage never waits for another's runs."""
+    packs take any runs (in run-id order, so mostly one experiment's), as few processes as pack_size allows."""
     if PACK_MODE == "vectorized" or (PACK_MODE == "auto" and int(RESOURCES.get("gpu", 0))):
         return packs.stack_key(run.experiment, run.overrides)
-    return (run.experiment,)
+    return ()
 
 
 PACKS = packs.form_packs(unfinished_runs(known_runs()), PACK_SIZE, digest_of=conf_digest_of, key_of=pack_key)
