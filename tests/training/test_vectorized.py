@@ -37,11 +37,18 @@ def history(path):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+NORMALIZED = [("optimizer.lambda_norm=0.05", "optimizer.weight_decay=null", "schedule=warm_restarts",
+               "schedule.T0=0.5", "schedule.T_mult=2", "optimizer.decay_bias_and_norm=false", f"seed={i}",
+               f"optimizer.lr={lr}") for i, lr in enumerate(("0.01", "0.003"))]
+
+
+@pytest.mark.parametrize("optimizer", [*OPTIMIZERS, "adamw-normalized", "sgdw-normalized"])
 def test_each_member_follows_its_solo_run(optimizer, make_cfg, tmp_path, data_root):
     lr = "0.1" if optimizer.startswith("sgd") else "0.01"
     rows = [(f"optimizer={optimizer}", f"optimizer.lr={lr}", f"optimizer.weight_decay={wd}", f"seed={i}", *sched)
             for i, (wd, sched) in enumerate(zip(("0.0", "0.001", "0.01", "0.003"), SCHEDULE_SETS, strict=True))]
+    if optimizer.endswith("-normalized"):  # lambda from lambda_norm, changing at each restart; no decay on biases
+        rows = [(f"optimizer={optimizer.split('-')[0]}", *row) for row in NORMALIZED]
     members = members_for(tmp_path, data_root, rows, "v")
     assert can_stack([m.cfg for m in members])
     stacked = train_pack(members, "vectorized")
