@@ -105,8 +105,7 @@ def experiment_run_ids(experiment):
     ids = [run.run_id for run in GRID[experiment]]
     if experiment in TUNED_EXPERIMENTS:
         tuned = checkpoints.tune.get(experiment=experiment).output[0]
-        for chunk in range(tuned_chunks(experiment)):
-            checkpoints.train_tuned.get(experiment=experiment, chunk=chunk)
+        checkpoints.tuned_trained.get(experiment=experiment)
         ids += list(json.loads(Path(tuned).read_text()))
     return ids
 

@@ -69,11 +69,9 @@ for _pack, _members in PACKS.items():
             " && python -m adamw_repro.training.pack --runs-file {output.runs_file} --mode {params.mode} > {log} 2>&1"
 
 
-checkpoint train_tuned:
-    """The tune stage's new runs, trained in packs once the tune stage has named them. A checkpoint: the
-    DAG is then updated and reads their outputs as existing files (a rule cannot declare outputs that are
-    unknown when it is parsed); on the next invocation they are known, and a changed config retrains them in
-    the packs above."""
+rule train_tuned:
+    """The tune stage's new runs, trained in packs (one per tune seed, side by side) once the tune stage has
+    named them; the checkpoint below then updates the DAG."""
     input:
         data=ancient(f"{RESULTS}/data.json"),
         tuned=f"{RESULTS}/tuned/{{experiment}}.json",
@@ -96,6 +94,25 @@ checkpoint train_tuned:
         "printf '%s' {params.members:q} > {output}.tmp"
         " && python -m adamw_repro.training.pack --runs-file {output}.tmp --mode {params.mode} > {log} 2>&1"
         " && mv {output}.tmp {output}"
+
+
+checkpoint tuned_trained:
+    """All packs of an experiment's tune stage are done. A checkpoint, so that the DAG is updated and reads
+    the tuned runs' outputs as existing files (a rule cannot declare outputs unknown when it is parsed); on
+    the next invocation they are known, and a changed config retrains them in the packs above. (One
+    checkpoint over all packs: a checkpoint per pack would be discovered, and run, one after another.)"""
+    localrule: True
+    input:
+        lambda wildcards: expand(f"{RESULTS}/packs/tuned-{wildcards.experiment}-{{chunk}}.json",
+                                 chunk=range(tuned_chunks(wildcards.experiment))),
+    output:
+        f"{RESULTS}/tuned/{{experiment}}.trained",
+    log:
+        f"{RESULTS}/logs/train/tuned-{{experiment}}.log",
+    conda:
+        "../envs/adamw-repro.yaml"
+    shell:
+        "touch {output} 2> {log}"
 
 
 checkpoint tune:
