@@ -39,6 +39,7 @@ def pack_cli(path: Path, **kw):
                           capture_output=True, text=True, cwd=ROOT, **kw)
 
 
+@pytest.mark.slow
 def test_each_member_equals_its_solo_run(make_cfg, tmp_path, data_root):
     members = compose_members(read_runs_file(runs_file(tmp_path, data_root)))
     results = train_pack(members, "sequential")
@@ -103,6 +104,7 @@ def test_kill_9_of_a_pack_then_the_same_command_matches_an_uninterrupted_pack(tm
     assert resumed is not None and resumed > 0
 
 
+@pytest.mark.slow
 def test_composing_once_per_group_choice_gives_what_hydra_compose_gives():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf

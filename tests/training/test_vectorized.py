@@ -42,6 +42,7 @@ NORMALIZED = [("optimizer.lambda_norm=0.05", "optimizer.weight_decay=null", "sch
                f"optimizer.lr={lr}") for i, lr in enumerate(("0.01", "0.003"))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", [*OPTIMIZERS, "adamw-normalized", "sgdw-normalized"])
 def test_each_member_follows_its_solo_run(optimizer, make_cfg, tmp_path, data_root):
     lr = "0.1" if optimizer.startswith("sgd") else "0.01"
@@ -100,6 +101,7 @@ def test_the_exact_identities_hold_for_the_vectorized_update():
         assert torch.equal(theta[k], theta0[k] * (1 - paper[k]))
 
 
+@pytest.mark.slow
 def test_a_pack_is_deterministic_and_a_diverging_member_is_masked(tmp_path, data_root):
     healthy = [("optimizer=adamw", "optimizer.lr=0.01", f"seed={i}") for i in range(3)]
     diverging = ("optimizer=adamw", "optimizer.lr=1e30", "seed=5")
