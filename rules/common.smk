@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from adamw_repro.workflow import packs, sweeps
+from adamw_repro.workflow.resolver import Resolver
 
 CONF = Path(workflow.basedir) / "conf"
 # Jobs run the package from this checkout, also inside a conda environment that does not install it
@@ -28,7 +29,13 @@ if SCALE not in SCALES:
     _config_error(
         f"--config scale={SCALE} is unknown; allowed: {', '.join(SCALES)} (files in conf/scale/)"
     )
-SCALE_DOC = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())["scale"]
+# Hydra answers every question about a run (its config, digest, files), composing each distinct group choice
+# once per invocation.
+RESOLVER = Resolver(SCALE, CONF)
+try:
+    SCALE_DOC = RESOLVER.scale_config()
+except sweeps.SweepError as err:
+    _config_error(str(err))
 
 
 def _selected_experiments():
@@ -40,24 +47,22 @@ def _selected_experiments():
 
 try:
     EXPERIMENTS = _selected_experiments()
-    # One Hydra composition per distinct group choice of each experiment: every key and value type of
-    # every grid is checked before any job starts.
-    GRID = {e: sweeps.expand(e, SCALE, CONF) for e in EXPERIMENTS}
-    if config.get("validate", True):
-        for _e in EXPERIMENTS:
-            sweeps.validate(_e, SCALE, CONF)
+    GRID = {e: RESOLVER.grid(e) for e in EXPERIMENTS}
+    for _e in EXPERIMENTS:  # every run's config resolved (and cached for its digest): each key and type checked
+        RESOLVER.validate(_e)
+    TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if RESOLVER.sweep(e).get("tune")]
 except sweeps.SweepError as err:
     _config_error(str(err))
 
 RESULTS = f"results/{SCALE}"
 REPORT_DIR = "reports" if SCALE == "quick" else f"reports/{SCALE}"
 RUNS = {run.run_id: run for runs in GRID.values() for run in runs}
-TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if sweeps.sweep_spec(e, SCALE, CONF).get("tune")]
-DEFAULT_CHOICES = sweeps.default_choices(CONF) | sweeps.scale_choices(SCALE, CONF)
 RESOURCES = SCALE_DOC.get("resources", {})
 PACK_SIZE = int(SCALE_DOC.get("pack_size", 1))
 PACK_MODE = str(SCALE_DOC.get("pack_mode", "auto"))
 FIGURES = [e for e in EXPERIMENTS if (Path(workflow.basedir) / "scripts" / "figures" / f"{e}.py").exists()]
+# The optimizers whose bounds the clr experiment itself states (Hydra's composition would merge in config.yaml's
+# bounds of every optimizer, so this one key is read from the file).
 RANGE_OPTIMIZERS = (
     list(yaml.safe_load((CONF / "experiment" / "clr.yaml").read_text())["lr_range"]["bounds"])
     if "clr" in EXPERIMENTS
@@ -66,28 +71,36 @@ RANGE_OPTIMIZERS = (
 
 
 def run_of(run_id):
-    """The Run behind a run directory: from the grid, or from an experiment's tuned stage."""
+    """The RunSpec behind a run directory: from the grid, or from an experiment's reseed stage."""
     if run_id in RUNS:
         return RUNS[run_id]
     for experiment in TUNED_EXPERIMENTS:
         path = Path(RESULTS) / "tuned" / f"{experiment}.json"
         if path.exists():
             for rid, overrides in json.loads(path.read_text()).items():
-                assignment = dict(o.split("=", 1) for o in overrides)
-                RUNS[rid] = sweeps.make_run(experiment, assignment, stage="tuned")
+                RUNS[rid] = sweeps.RunSpec(experiment, tuple(overrides))
     if run_id not in RUNS:
         raise WorkflowError(f"run {run_id} belongs to no sweep of scale {SCALE}")
     return RUNS[run_id]
 
 
 def conf_files_of(run):
-    """The config files a run reads (its experiment's and scale's, and its group choices)."""
-    return sweeps.config_files(run, SCALE, DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF), CONF)
+    """The config files Hydra composes into a run (config.yaml and one option per group)."""
+    return RESOLVER.config_files(run)
 
 
 def conf_digest_of(run):
-    """Changes when a value the run reads from its config files changes (not a comment, not a sweep)."""
-    return sweeps.run_digest(run, conf_files_of(run), CONF)
+    """The run's config digest (the `config_digest` its metrics.json records): changes exactly when the run's
+    resolved config does (not with a comment, a sweep, a scale's resources or another run's seed)."""
+    return RESOLVER.digest(run)
+
+
+def run_config_files(wildcards):
+    return [ancient(str(f)) for f in conf_files_of(run_of(wildcards.run))]
+
+
+def run_conf_digest(wildcards):
+    return conf_digest_of(run_of(wildcards.run))
 
 
 def known_runs():
@@ -177,7 +190,7 @@ PACKED = {run.run_id for members in PACKS.values() for run in members}
 
 def tuned_chunks(experiment):
     """The tune stage's runs are trained in one pack per tune seed (their number is known before the grid)."""
-    return max(1, len(sweeps.sweep_spec(experiment, SCALE, CONF)["tune"]["seeds"]))
+    return max(1, len(RESOLVER.sweep(experiment)["tune"]["seeds"]))
 
 
 def tuned_pack_members(wildcards):
@@ -224,32 +237,24 @@ onstart:
 
 
 # -- the plan: runs and estimated GPU-hours per experiment, printed by a dry run -------------------------------
-DATASET_SIZES = {"mnist1d": None, "cifar10": 50000, "cifar100": 50000, "imagenet32": 1281167}
-
-
 def plan_lines():
     from adamw_repro.workflow import throughput
 
     table = throughput.load_table(CONF / "throughput.yaml")
-    scale_doc = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())
-    data_doc = yaml.safe_load((CONF / "data" / f"{DEFAULT_CHOICES['data']}.yaml").read_text())
-    pool = DATASET_SIZES.get(data_doc["name"])
     lines = [f"plan for scale={SCALE}: experiment, grid runs, estimated GPU-hours on {table['default_gpu']} "
              "(from conf/throughput.yaml; 'estimate' entries are not measured)"]
     for experiment, runs in GRID.items():
         hours, unknown = 0.0, set()
         for run in runs:
-            a = sweeps.assignment(run)
-            model = a.get("model", DEFAULT_CHOICES["model"])
-            epochs = int(a.get("epochs", scale_doc.get("epochs", 1)))
-            if pool is None or model not in table["models"]:
+            cfg, model = RESOLVER.run_config(run), RESOLVER.choices(run)["model"]
+            if "images" not in cfg["data"] or model not in table["models"]:  # generated data: no estimate
                 unknown.add(model)
                 continue
-            val = int(data_doc.get("val_size", 0))
-            hours += throughput.estimate_gpu_hours(model, epochs, pool - val, table, eval_images=val)
-        tune = sweeps.sweep_spec(experiment, SCALE, CONF).get("tune")
+            val = int(cfg["data"].get("val_size", 0))
+            hours += throughput.estimate_gpu_hours(model, cfg["epochs"], cfg["data"]["images"]["train"] - val,
+                                                   table, eval_images=val)
+        tune = RESOLVER.sweep(experiment).get("tune")
         extra = f", then a tune stage of {len(tune['seeds'])} seed(s) per best cell" if tune else ""
         cost = f"{hours:.1f} GPU-h" if not unknown else f"no GPU estimate for {', '.join(sorted(unknown))}"
         lines.append(f"  {experiment:16s} {len(runs):5d} runs{extra}: {cost}")
     return lines
-

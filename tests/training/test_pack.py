@@ -112,9 +112,10 @@ def test_composing_once_per_group_choice_gives_what_hydra_compose_gives():
     from adamw_repro.runconfig import CONF_DIR
     from adamw_repro.training.pack import Composer
     from adamw_repro.workflow import sweeps
+    from adamw_repro.workflow.resolver import Resolver
 
     overrides = [run.hydra_overrides(scale) + ["threads=1"] for scale in ("smoke", "quick")
-                 for e in sweeps.experiments() for run in sweeps.expand(e, scale)[::7]]
+                 for e in sweeps.experiments() for run in Resolver(scale, CONF_DIR).grid(e)[::7]]
     overrides += [["scale=smoke", "+extra.key=3", "~test_every", "optimizer.betas=[0.8,0.9]"]]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         composer = Composer(CONF_DIR)

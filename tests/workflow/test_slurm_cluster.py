@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CI_PROFILE = ROOT / "profiles" / "slurm-ci"
 SNAKEMAKE_TIMEOUT_S = 300
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.snakemake]
 
 
 def cluster_skip_reason() -> str | None:

@@ -19,7 +19,7 @@ import yaml
 from tests.workflow.test_slurm_cluster import cluster_skip_reason
 from tests.workflow_helpers import ROOT, copy_workflow, snakemake
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.snakemake]
 TIMING = ["wall_seconds", "steps_per_second"]
 
 
