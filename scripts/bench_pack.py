@@ -2,6 +2,7 @@
 
     python scripts/bench_pack.py                     # 8 AdamW runs of fig2_sgd_adam, 10 epochs, on CPU (+ GPU)
     python scripts/bench_pack.py --runs 16 --epochs 40 --out bench.json
+    python scripts/bench_pack.py --ways "sequential pack,vectorized pack" --repeat 3   # stacking vs not
 
 For each way and device: wall seconds, runs per second, and the per-run overhead = (wall - time in the
 training loops) / runs, i.e. what a run costs outside training (interpreter, imports, config, data, writes).
@@ -63,23 +64,32 @@ def pack(runs: list[list[str]], work: Path, mode: str) -> tuple[float, float]:
 WAYS = ("process per run", "sequential pack", "vectorized pack")
 
 
-def bench(n: int, epochs: int, devices: list[str]) -> list[dict]:
+def bench(n: int, epochs: int, devices: list[str], ways=WAYS, repeat: int = 1) -> list[dict]:
+    """Each way `repeat` times, interleaved (a shared machine's load then weighs on every way alike); the
+    median wall per way is reported."""
     rows = []
     for device in devices:
         runs = run_overrides(n, epochs, device)
+        walls: dict[str, list[tuple[float, float]]] = {w: [] for w in ways}
         with tempfile.TemporaryDirectory() as tmp:
-            for way in WAYS:
-                work = Path(tmp) / way.replace(" ", "_")
-                wall, loops = one_process_per_run(runs, work) if way == WAYS[0] else pack(runs, work, way.split()[0])
-                rows.append({"device": device, "way": way, "runs": n, "epochs": epochs, "wall_s": round(wall, 2),
-                             "runs_per_s": round(n / wall, 3), "loop_s": round(loops, 2),
-                             "overhead_per_run_s": round((wall - loops) / n, 3)})
-                print(f"{device:5s} {way:16s} {n} runs x {epochs} epochs: wall {wall:7.2f} s, "
-                      f"{n / wall:6.3f} runs/s, training loops {loops:7.2f} s, "
-                      f"overhead {(wall - loops) / n:6.3f} s/run", flush=True)
-        seq = next(r for r in rows if r["device"] == device and r["way"] == "sequential pack")
-        vec = next(r for r in rows if r["device"] == device and r["way"] == "vectorized pack")
-        print(f"{device}: vectorized / sequential runs/s = {vec['runs_per_s'] / seq['runs_per_s']:.2f}x", flush=True)
+            for r in range(repeat):
+                for way in ways:
+                    work = Path(tmp) / f"{way.replace(' ', '_')}_{r}"
+                    walls[way].append(one_process_per_run(runs, work) if way == WAYS[0]
+                                      else pack(runs, work, way.split()[0]))
+        for way in ways:
+            wall, loops = sorted(walls[way])[len(walls[way]) // 2]
+            rows.append({"device": device, "way": way, "runs": n, "epochs": epochs, "repeat": repeat,
+                         "wall_s": round(wall, 2), "runs_per_s": round(n / wall, 3), "loop_s": round(loops, 2),
+                         "overhead_per_run_s": round((wall - loops) / n, 3),
+                         "walls_s": [round(w, 2) for w, _ in walls[way]]})
+            print(f"{device:5s} {way:16s} {n} runs x {epochs} epochs: wall {wall:7.2f} s, "
+                  f"{n / wall:6.3f} runs/s, training loops {loops:7.2f} s, "
+                  f"overhead {(wall - loops) / n:6.3f} s/run (median of {repeat})", flush=True)
+        by_way = {r["way"]: r for r in rows if r["device"] == device}
+        if {"sequential pack", "vectorized pack"} <= set(by_way):
+            ratio = by_way["vectorized pack"]["runs_per_s"] / by_way["sequential pack"]["runs_per_s"]
+            print(f"{device}: vectorized / sequential runs/s = {ratio:.2f}x", flush=True)
     return rows
 
 
@@ -88,6 +98,8 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--devices", default="auto", help="cpu, cuda, or auto (cpu, and cuda when present)")
+    parser.add_argument("--ways", default=",".join(WAYS), help=f"comma-separated subset of: {', '.join(WAYS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="times each way runs, interleaved; median reported")
     parser.add_argument("--out", type=Path, help="write the rows as JSON")
     args = parser.parse_args(argv)
     if args.devices == "auto":
@@ -96,7 +108,11 @@ def main(argv=None) -> None:
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     else:
         devices = args.devices.split(",")
-    rows = bench(args.runs, args.epochs, devices)
+    ways = tuple(w.strip() for w in args.ways.split(","))
+    unknown = [w for w in ways if w not in WAYS]
+    if unknown:
+        sys.exit(f"error: --ways {','.join(unknown)} unknown; allowed: {', '.join(WAYS)}")
+    rows = bench(args.runs, args.epochs, devices, ways, args.repeat)
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n")
 
