@@ -33,8 +33,9 @@ from adamw_repro.training.loop import (
     EXIT_PREEMPTED,
     HISTORY_FIELDS,
     Run,
+    StopHandler,
     configure_torch,
-    install_stop_handler,
+    load_checkpoint,
     pick_device,
     summarize,
 )
@@ -211,7 +212,6 @@ class Stack:
 def fit_stacked(members) -> dict[Path, dict]:
     """Train pack members (training.pack.Member) as one stacked model; writes each member's solo outputs."""
     start = time.perf_counter()
-    stop_requested = install_stop_handler()
     cfg0 = members[0].cfg
     device = pick_device(cfg0.device)
     configure_torch(cfg0, device)
@@ -220,9 +220,8 @@ def fit_stacked(members) -> dict[Path, dict]:
     resumed = [None] * len(runs)
     for k, (m, run) in enumerate(zip(members, runs, strict=True)):
         m.run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt = m.run_dir / "checkpoint.pt"
-        if ckpt.exists():
-            state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = load_checkpoint(m.run_dir / "checkpoint.pt", device)
+        if state is not None:
             if state.get("config_digest") == m.digest and not state.get("final") and not state["batch_index"]:
                 run.load_state_dict(state)
                 resumed[k] = float(run.epoch)
@@ -236,6 +235,7 @@ def fit_stacked(members) -> dict[Path, dict]:
         runio.torch_save(members[k].run_dir / "checkpoint.pt",
                          {**runs[k].state_dict(), "config_digest": digests[k], "final": final})
 
+    stop_requested = StopHandler()  # a signal stops the pack at the next batch; members resume from epoch ends
     loop_start, epochs = time.perf_counter(), cfg0.epochs
     x, y, b = splits.x_train, splits.y_train, cfg0.batch_size
     while True:
@@ -252,7 +252,9 @@ def fit_stacked(members) -> dict[Path, dict]:
         order = [r.perm if a else torch.arange(r.n_train, device=device) for r, a in zip(runs, active, strict=True)]
         for i in range(runs[0].steps_per_epoch):
             if stop_requested():
-                print("stopped on SIGTERM; members resume from their last epoch checkpoints", file=sys.stderr)
+                stop_requested.restore()
+                print(f"stopped on {stop_requested()}; members resume from their last epoch checkpoints",
+                      file=sys.stderr)
                 sys.exit(EXIT_PREEMPTED)
             idx = torch.stack([o[i * b:(i + 1) * b] for o in order])
             xb, yb = x[idx], y[idx]
@@ -287,6 +289,7 @@ def fit_stacked(members) -> dict[Path, dict]:
             if r.epoch % r.cfg.checkpoint_every == 0 and r.epoch < epochs and not r.diverged:
                 save(k)
     loop_seconds = time.perf_counter() - loop_start
+    stop_requested.restore()
     results = {}
     for k, (m, r) in enumerate(zip(members, runs, strict=True)):
         save(k, final=True)
