@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from adamw_repro.workflow import sweeps
+from adamw_repro.workflow import sweeps, throughput
 
 CONF = Path(workflow.basedir) / "conf"
 # Jobs run the package from this checkout, also inside a conda environment that does not install it
@@ -129,7 +129,7 @@ def at_dag_time():
     - Short runs share SLURM jobs: scale.group_size runs of the `train` group per sbatch job (Snakemake job
       groups); a --group-components given on the command line wins. Long runs (group_size 1) are one job
       each. Local execution has no use for groups and gets none.
-    - A dry run prints the plan: runs and estimated GPU-hours per experiment.
+    - A dry run ends with the plan: runs and estimated GPU-hours (CPU minutes) per experiment.
     """
     if _DAG_TIME:
         return
@@ -140,9 +140,10 @@ def at_dag_time():
         components = dict(workflow.group_settings.group_components)
         components.setdefault("train", GROUP_SIZE)
         workflow.group_settings.group_components = immutables.Map(components)
-    if workflow.dryrun:
-        for line in plan_lines():
-            print(line, file=sys.stderr)
+    if workflow.dryrun:  # the plan comes last, after Snakemake's own listing of the jobs
+        import atexit
+
+        atexit.register(lambda: print("\n".join(plan_lines()), flush=True))
 
 
 def train_group(wildcards):
@@ -170,33 +171,97 @@ onstart:
             raise WorkflowError(str(err))
 
 
-# -- the plan: runs and estimated GPU-hours per experiment, printed by a dry run -------------------------------
-DATASET_SIZES = {"mnist1d": None, "cifar10": 50000, "cifar100": 50000, "imagenet32": 1281167}
+# -- SLURM time limits and continuation: a run's time from conf/throughput.yaml, capped by the site's longest job;
+# a run that needs more jobs continues from its checkpoint (SIGTERM at the limit, then a Snakemake retry) -----------
+def _site_max_runtime():
+    value = os.environ.get("ADAMW_SLURM_MAX_RUNTIME", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        _config_error(
+            f"ADAMW_SLURM_MAX_RUNTIME={value!r} must be a whole number of minutes >= 1 (your site's longest "
+            "job); set it in ~/.config/adamw-repro/slurm.env (see profiles/slurm/settings.example.env)"
+        )
+    return int(value)
 
 
+SITE_MAX_RUNTIME = _site_max_runtime()
+THROUGHPUT = throughput.load_table(CONF / "throughput.yaml")
+RUN_DEVICE = THROUGHPUT["default_gpu"] if int(RESOURCES.get("gpu", 0)) else "cpu"
+_SECONDS = {}
+
+
+def run_seconds(run):
+    """Estimated seconds of one run on this scale's device (None where conf/throughput.yaml has no rate)."""
+    if run.run_id not in _SECONDS:
+        choices = DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF)
+        _SECONDS[run.run_id] = throughput.run_seconds(run, SCALE, choices, THROUGHPUT, RUN_DEVICE, CONF)
+    return _SECONDS[run.run_id]
+
+
+def job_plan(runs):
+    """Time limit and number of jobs for one SLURM job training `runs` one after another (a pack, or one run)."""
+    seconds = [run_seconds(run) for run in runs]
+    if None in seconds:  # no rate for this model here: the scale's runtime, one job
+        return throughput.JobPlan(int(RESOURCES.get("runtime", 60)), 1)
+    return throughput.job_plan(sum(seconds), SITE_MAX_RUNTIME)
+
+
+def train_runtime(wildcards):
+    return job_plan([run_of(wildcards.run)]).runtime_minutes
+
+
+def train_slurm_extra(wildcards):
+    lead = throughput.signal_lead_seconds(train_runtime(wildcards))
+    return f"--signal=TERM@{lead}" if lead else ""
+
+
+# Rule-level retries are one number per rule: enough for the run that needs the most jobs, plus one for a
+# transient failure. A run that finishes early does not use them.
+TRAIN_RETRIES = max([job_plan([run]).jobs for runs in GRID.values() for run in runs] or [1])
+
+
+# -- the plan printed at the end of a dry run: runs per experiment, GPU-hours or CPU minutes, where results go ---------
 def plan_lines():
-    from adamw_repro.workflow import throughput
-
-    table = throughput.load_table(CONF / "throughput.yaml")
-    scale_doc = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())
-    data_doc = yaml.safe_load((CONF / "data" / f"{DEFAULT_CHOICES['data']}.yaml").read_text())
-    pool = DATASET_SIZES.get(data_doc["name"])
-    lines = [f"plan for scale={SCALE}: experiment, grid runs, estimated GPU-hours on {table['default_gpu']} "
-             "(from conf/throughput.yaml; 'estimate' entries are not measured)"]
+    """The dry run's closing summary (also what `python -m snakemake -n | tail` shows)."""
+    device = "CPU thread" if RUN_DEVICE == "cpu" else f"{RUN_DEVICE} GPU"
+    flags = [row.get("measured", False) for model in THROUGHPUT["models"].values()
+             for name, row in model.items() if name == RUN_DEVICE and isinstance(row, dict)]
+    basis = "measured" if all(flags) else "partly ESTIMATED" if any(flags) else "ESTIMATED, not measured"
+    lines = [f"plan for scale={SCALE}: grid runs and estimated training time on one {device} per experiment "
+             f"(conf/throughput.yaml: {basis}):"]
+    total, unknown = 0.0, set()
     for experiment, runs in GRID.items():
-        hours, unknown = 0.0, set()
-        for run in runs:
-            a = sweeps.assignment(run)
-            model = a.get("model", DEFAULT_CHOICES["model"])
-            epochs = int(a.get("epochs", scale_doc.get("epochs", 1)))
-            if pool is None or model not in table["models"]:
-                unknown.add(model)
-                continue
-            val = int(data_doc.get("val_size", 0))
-            hours += throughput.estimate_gpu_hours(model, epochs, pool - val, table, eval_images=val)
+        seconds = [run_seconds(run) for run in runs]
+        known = [s for s in seconds if s is not None]
         tune = sweeps.sweep_spec(experiment, SCALE, CONF).get("tune")
-        extra = f", then a tune stage of {len(tune['seeds'])} seed(s) per best cell" if tune else ""
-        cost = f"{hours:.1f} GPU-h" if not unknown else f"no GPU estimate for {', '.join(sorted(unknown))}"
-        lines.append(f"  {experiment:16s} {len(runs):5d} runs{extra}: {cost}")
+        tuned = 0
+        if tune:  # the tune stage reruns each group's best cell with its seeds: as many runs as groups x seeds
+            zero = tune.get("separate_zero")
+            groups = {tuple(sorted((k, v) for k, v in sweeps.assignment(r).items()
+                                   if k not in tune["over"] and k != "seed"))
+                      + ((float(sweeps.assignment(r).get(zero, 1)) == 0,) if zero else ()) for r in runs}
+            tuned = len(groups) * len(tune["seeds"])
+        mean = sum(known) / len(known) if known else 0.0
+        cost = sum(known) + tuned * mean
+        total += cost
+        if len(known) < len(seconds):
+            unknown.add(experiment)
+        extra = f" + {tuned} tuned" if tuned else ""
+        lines.append(f"  {experiment:16s} {len(runs):5d} runs{extra:12s} {_duration(cost, RUN_DEVICE)}")
+    lines.append(f"  {'total':16s} {sum(len(r) for r in GRID.values()):5d} runs{'':12s} "
+                 f"{_duration(total, RUN_DEVICE)} (tune stage included)")
+    if unknown:
+        lines.append(f"  no rate in conf/throughput.yaml for some runs of: {', '.join(sorted(unknown))}")
+    if SITE_MAX_RUNTIME:
+        longest = max([job_plan([run]).jobs for runs in GRID.values() for run in runs] or [1])
+        lines.append(f"  SLURM: jobs of at most {SITE_MAX_RUNTIME} min (ADAMW_SLURM_MAX_RUNTIME); "
+                     f"the longest run continues over up to {longest} job(s)")
+    lines.append(f"results: {RESULTS}/ (runs/, runs.parquet, logs/); report: {REPORT_DIR}/report.md")
     return lines
 
+
+def _duration(seconds, device):
+    if device != "cpu":
+        return f"{seconds / 3600:9.1f} GPU-hours"
+    return f"{seconds / 60:9.1f} CPU-minutes" if seconds >= 60 else f"{seconds:9.1f} CPU-seconds"

@@ -53,18 +53,22 @@ rule train:
         f"{RESULTS}/logs/train/{{run}}.log",
     threads: int(RESOURCES.get("cpus_per_task", 1))
     resources:
-        runtime=int(RESOURCES.get("runtime", 60)),
         mem_mb=int(RESOURCES.get("mem_mb", 2000)),
         cpus_per_task=int(RESOURCES.get("cpus_per_task", 1)),
         gpu=int(RESOURCES.get("gpu", 0)),
+        # SLURM time limit and continuation (rules/common.smk): a run longer than the site allows is stopped
+        # by SIGTERM at the limit, checkpoints, exits 75, and the retry continues it.
+        runtime=train_runtime,
+        slurm_extra=train_slurm_extra,
     group:
         train_group
-    retries: 1
+    retries: TRAIN_RETRIES
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.training.train {params.overrides} threads={threads} hydra.run.dir={params.run_dir}"
-        " > {log} 2>&1"
+        # exec: SIGTERM reaches the training process with no shell in between that would die first
+        "exec python -m adamw_repro.training.train {params.overrides} threads={threads}"
+        " hydra.run.dir={params.run_dir} > {log} 2>&1"
 
 
 checkpoint tune:

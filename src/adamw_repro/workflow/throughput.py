@@ -4,13 +4,17 @@ The table gives training images per second for each model (a conf/model/ file na
 with `measured: false` are estimates and say so in their `basis`.
 """
 
+import functools
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from adamw_repro.runconfig import CONF_DIR
+from adamw_repro.workflow import sweeps
 
 DEFAULT_TABLE = CONF_DIR / "throughput.yaml"
 # Evaluation is forward-only: about a third of the FLOPs of a training step (forward + backward) per image.
@@ -59,3 +63,108 @@ def estimate_gpu_hours(
         )
     rate = float(entry(model, gpu, table)["images_per_second"])
     return epochs * (train_size + EVAL_COST * eval_images) / rate / 3600
+
+
+def estimate_seconds(model: str, epochs: int, train_size: int, table: Mapping[str, Any] | None = None, *,
+                     device: str | None = None, eval_images: int = 0) -> float:
+    """Seconds of training for one run on `device` (a GPU name of the table, or `cpu`); see estimate_gpu_hours."""
+    return estimate_gpu_hours(model, epochs, train_size, table, gpu=device, eval_images=eval_images) * 3600
+
+
+# A SLURM job spends some of its time limit starting (Snakemake, imports, data onto the device) before the first
+# step, and SLURM may signal up to a minute early: a job is planned to train for its limit minus this, and for at
+# least half of its limit.
+JOB_STARTUP_SECONDS = 60
+# Estimates are not measurements: a job asks for this many times the estimated time (and a retry covers the rest).
+SLACK = 2.0
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """How one run is split into SLURM jobs: each asks for `runtime_minutes`; `jobs` is how many it may need,
+    each continuing from the checkpoint the previous one wrote when SIGTERM came before its time limit."""
+
+    runtime_minutes: int
+    jobs: int
+
+
+def job_plan(seconds: float, max_minutes: int | None = None, *, slack: float = SLACK) -> JobPlan:
+    """The time limit and number of jobs for a run estimated at `seconds`, under a site maximum (minutes)."""
+    if seconds < 0:
+        raise ValueError(f"seconds must be >= 0, got {seconds}")
+    if max_minutes is not None and max_minutes < 1:
+        raise ValueError(f"the site's maximum runtime must be >= 1 minute, got {max_minutes}")
+    wanted = math.ceil((seconds * slack + JOB_STARTUP_SECONDS) / 60)
+    if max_minutes is None or wanted <= max_minutes:
+        return JobPlan(max(wanted, 1), 1)
+    useful = max(max_minutes * 60 - JOB_STARTUP_SECONDS, max_minutes * 30)
+    return JobPlan(max_minutes, math.ceil(seconds * slack / useful))
+
+
+def signal_lead_seconds(runtime_minutes: int) -> int:
+    """Seconds before the time limit at which SLURM should send SIGTERM (`--signal=TERM@N`), or 0 for none.
+
+    SLURM checks time limits about once a minute and may send the signal up to a minute early, so a lead only
+    helps on jobs of ten minutes or more; shorter jobs rely on the SIGTERM that SLURM sends at the limit itself
+    (KillWait, 30 s by default, before SIGKILL), which is ample for a small run's checkpoint."""
+    return 0 if runtime_minutes < 10 else min(300, runtime_minutes * 6)
+
+
+# Images of the data sets whose size no config file states: (training pool, test set).
+DATASET_SIZES = {"cifar10": (50000, 10000), "cifar100": (50000, 10000), "imagenet32": (1281167, 50000)}
+
+
+@functools.cache
+def _yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _config_value(key: str, files: list[Path], overrides: dict[str, str], conf_dir: Path):
+    """A dotted key's value for one run: its own override, else the last of its config files that sets it
+    (experiment > scale > group files > config.yaml, Hydra's order for this project's defaults lists)."""
+    if key in overrides:
+        return yaml.safe_load(overrides[key])
+    for path in reversed(files):
+        doc = _yaml(path)
+        group = path.parent.name if path.parent != conf_dir else ""
+        dotted = key
+        if group and group not in ("scale", "experiment"):  # group files hold their group's keys
+            if not key.startswith(group + "."):
+                continue
+            dotted = key[len(group) + 1:]
+        node = doc
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if node is not None:
+            return node
+    return None
+
+
+def run_seconds(run: sweeps.Run, scale: str, defaults: Mapping[str, str], table: Mapping[str, Any], device: str,
+                conf_dir: Path = CONF_DIR) -> float | None:
+    """Estimated seconds of one run on `device` (a GPU of the table, or `cpu`); None when the table has no rate
+    for its model there. `defaults`: the group choices of config.yaml, the scale and the experiment."""
+    files = sweeps.config_files(run, scale, defaults, conf_dir)
+    choices = dict(defaults) | dict(run.choices)
+    overrides = sweeps.assignment(run)
+
+    def get(key, default=None):
+        value = _config_value(key, files, overrides, conf_dir)
+        return default if value is None else value
+
+    model = choices.get("model")
+    if model not in table["models"] or device not in table["models"][model]:
+        return None
+    epochs, data = int(get("epochs", 1)), str(get("data.name"))
+    val = int(get("data.val_size", 0))
+    if data in DATASET_SIZES:
+        pool, test = DATASET_SIZES[data]
+        train = pool - val
+    else:  # generated data: sizes in its config file
+        train, test = int(get("data.train_size", 0)), int(get("data.test_size", 0))
+    test_every = int(get("test_every", 1) or 0)
+    test_passes = (epochs // test_every if test_every else 0) + 1  # and always at the end
+    eval_per_epoch = val + test * test_passes / max(epochs, 1)
+    return estimate_seconds(model, epochs, train, table, device=device, eval_images=round(eval_per_epoch))
