@@ -4,13 +4,11 @@ Errors are fractions in [0, 1] (figures show percent). A diverged run keeps its 
 status "diverged". Labels come from each run's saved config, never from its path.
 """
 
-# Names of the paper's optimizers as selected by `optimizer=` in conf/optimizer/.
-OPTIMIZERS = ("adam", "adamw", "adamw_torch", "sgd", "sgdw")
-# Names of the schedules as selected by `schedule=` in conf/schedule/.
-SCHEDULES = (
-    "fixed", "step", "cosine", "warm_restarts", "exponential", "plateau",
-    "triangular", "triangular2", "exp_range", "decay_only", "one_cycle",
-)
+from adamw_repro import names
+
+# Names of the optimizers (`optimizer=`) and schedules (`schedule=`): the rows of adamw_repro/names.py.
+OPTIMIZERS = tuple(names.OPTIMIZERS)
+SCHEDULES = tuple(names.SCHEDULES)
 
 # One row per run (results/<scale>/runs.parquet).
 RUN_LABELS = (

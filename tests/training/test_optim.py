@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from adamw_repro.names import OPTIMIZERS
 from adamw_repro.training import identities
 from adamw_repro.training.optim import (
-    OPTIMIZERS,
     SGDW,
     AdamW,
     build_optimizer,

@@ -26,33 +26,23 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from adamw_repro import names
+
 from .decoupling import best_lambda_per_alpha, decoupling_slope, ridge_slope
 from .stats import CI, NAN_CI, bootstrap_ci, mean_ci, paired_diff_ci
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN = "reproduced", "not reproduced", "inconclusive", "not run"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
-CLAIM_NUMBERS = tuple(range(1, 11))
+CLAIM_NUMBERS = tuple(names.FINDINGS)
 
 # Columns that tell one cell of a sweep from another; seeds of the same cell share all of them.
 HYPER_COLS = ("optimizer", "schedule", "alpha", "weight_decay", "lambda_norm", "epochs", "T0", "T_mult",
               "stepsize_epochs")
-LABELS = {"adam": "Adam+L2", "adamw": "AdamW", "sgd": "SGD+L2", "sgdw": "SGDW",
-          "adamw_torch": "AdamW (torch)"}
+LABELS = {o.name: o.label for o in names.OPTIMIZERS.values()}
 CLR_CYCLIC = ("triangular", "triangular2", "exp_range")
 N_LOSS_LEVELS = 8  # claim 7: train-loss levels, log-spaced over the range both optimizers cover
 
-TITLES = {
-    1: "The update-rule identities hold exactly",
-    2: "SGD+L2 is coupled (diagonal basin); SGDW and AdamW are decoupled (axis-aligned)",
-    3: "Adam+L2's best result with lambda > 0 is about its result at lambda = 0",
-    4: "Tuned AdamW beats tuned Adam+L2, by more under a schedule than under a fixed rate",
-    5: "Tuned AdamW comes close to tuned SGD(W)",
-    6: "Final error: cosine < step-drop < fixed",
-    7: "At equal training loss AdamW has the lower test error",
-    8: "The optimal raw lambda falls with the budget; the optimal lambda_norm stays about constant",
-    9: "Just before each restart, warm restarts are far ahead of a single cosine run",
-    10: "CLR reaches the fixed-rate accuracy sooner; decay-only ends worse; CLR helps Adam little",
-}
+TITLES = {f.number: f.title for f in names.FINDINGS.values()}
 
 
 @dataclass(frozen=True)

@@ -34,62 +34,12 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-# ----------------------------------------------------------------------------------------------------
-# Names and colours: one per optimizer and one per schedule, the same in every figure.
+from adamw_repro import names  # noqa: E402
 
-OPTIMIZER_LABELS = {
-    "adam": "Adam+L2",
-    "adamw": "AdamW",
-    "adamw_torch": "AdamW (torch form)",
-    "sgd": "SGD+L2",
-    "sgdw": "SGDW",
-}
-# Warm-restart variants get the paper's own names.
-RESTART_LABELS = {
-    "adam": "AdamR (L2)",
-    "adamw": "AdamWR",
-    "adamw_torch": "AdamWR (torch form)",
-    "sgd": "SGDR (L2)",
-    "sgdw": "SGDWR",
-}
-SCHEDULE_LABELS = {
-    "fixed": "fixed",
-    "step": "step-drop",
-    "cosine": "cosine",
-    "warm_restarts": "warm restarts",
-    "exponential": "ExponentialLR",
-    "plateau": "ReduceLROnPlateau",
-    "triangular": "triangular",
-    "triangular2": "triangular2",
-    "exp_range": "exp_range",
-    "decay_only": "decay only",
-    "one_cycle": "one-cycle",
-}
-_CB = sns.color_palette("colorblind", 10)
-# Decoupled variants in cool colours, coupled (L2) ones in warm colours.
-OPTIMIZER_COLORS = {
-    "adam": _CB[3],
-    "adamw": _CB[0],
-    "adamw_torch": _CB[4],
-    "sgd": _CB[1],
-    "sgdw": _CB[2],
-}
-# Schedules drawn together (CLR's six; cosine/exponential/plateau) get clearly different colours; a variant
-# shares its parent's hue (triangular2 a darker triangular).
-_DARK = sns.color_palette("dark", 10)
-SCHEDULE_COLORS = {
-    "fixed": (0.25, 0.25, 0.25),
-    "step": _CB[5],
-    "cosine": _CB[0],
-    "warm_restarts": _DARK[2],
-    "exponential": _CB[2],
-    "plateau": _CB[4],
-    "triangular": _CB[1],
-    "triangular2": _DARK[1],
-    "exp_range": _DARK[6],
-    "decay_only": _DARK[9],
-    "one_cycle": _CB[9],
-}
+# ----------------------------------------------------------------------------------------------------
+# Names and colours: one per optimizer and one per schedule, from the tables of adamw_repro/names.py.
+OPTIMIZER_COLORS = {o.name: matplotlib.colors.to_rgb(o.colour) for o in names.OPTIMIZERS.values()}
+SCHEDULE_COLORS = {s.name: matplotlib.colors.to_rgb(s.colour) for s in names.SCHEDULES.values()}
 # Low error is light, so the black circles on the best cells stay visible; high error is dark.
 HEATMAP_CMAP = "rocket_r"
 MISSING_COLOR = (0.86, 0.86, 0.86)
@@ -108,15 +58,14 @@ RC = {
 DPI = 150
 
 
-def optimizer_label(optimizer: str, schedule: str | None = None) -> str:
-    """The paper's name for an optimizer, e.g. "Adam+L2", "AdamW"; "AdamWR"/"SGDWR" under warm restarts."""
-    if schedule == "warm_restarts" and optimizer in RESTART_LABELS:
-        return RESTART_LABELS[optimizer]
-    return OPTIMIZER_LABELS.get(optimizer, optimizer)
+optimizer_label = names.optimizer_label
+schedule_label = names.schedule_label
 
 
-def schedule_label(schedule: str) -> str:
-    return SCHEDULE_LABELS.get(schedule, schedule)
+def optimizer_color(name: str):
+    """The optimizer's colour from its row in adamw_repro/names.py (black for a name outside the table)."""
+    row = names.OPTIMIZERS.get(name)
+    return matplotlib.colors.to_rgb(row.colour) if row else (0.0, 0.0, 0.0)
 
 
 def styled(plot: Callable[..., None]) -> Callable[..., None]:

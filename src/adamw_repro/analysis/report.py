@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from adamw_repro import runio
+from adamw_repro import names, runio
 from adamw_repro.analysis.claims import (
     LABELS,
     claim_section_markdown,
@@ -33,22 +33,8 @@ from adamw_repro.runconfig import CONF_DIR
 
 ROOT = CONF_DIR.parent
 
-# What each experiment is, which groups its table compares, and which claims rest on it.
-EXPERIMENTS = {
-    "fig1_schedules": ("Fig. 1: Adam+L2 vs AdamW under fixed, step-drop and cosine schedules",
-                       ["optimizer", "schedule"], [4, 6]),
-    "fig2_sgd_adam": ("Fig. 2: SGD+L2, SGDW, Adam+L2, AdamW under cosine annealing",
-                      ["optimizer", "decay"], [2, 3, 5]),
-    "fig3_curves": ("Fig. 3: learning curves of Adam+L2 and AdamW across lambda",
-                    ["optimizer", "weight_decay", "lambda_norm"], [7]),
-    "fig4_restarts": ("Fig. 4: warm restarts (AdamWR, SGDWR) against single cosine runs",
-                      ["optimizer", "schedule"], [9]),
-    "figS3_budgets": ("Supp. Fig. 3: raw against normalized weight decay across budgets",
-                      ["epochs", "decay"], [8]),
-    "torch_adamw": ("PyTorch's AdamW parameterization beside the paper's", ["optimizer"], []),
-    "clr": ("Smith's cyclical learning rates (Tables 1 and 3)", ["optimizer", "schedule"], [10]),
-    "blog_decays": ("ExponentialLR and ReduceLROnPlateau beside cosine", ["optimizer", "schedule"], []),
-}
+# What each experiment is, which groups its table compares, and which findings rest on it (adamw_repro/names.py).
+EXPERIMENTS = {e.name: (e.title, list(e.compare), list(e.findings)) for e in names.EXPERIMENTS.values()}
 
 
 def pct(x: float) -> str:
@@ -124,8 +110,7 @@ def describe_best(best: pd.DataFrame, by: list[str], runs: pd.DataFrame) -> str:
 
 
 # Heatmap experiments: the panels whose alpha x lambda grid gets a decoupling slope.
-HEATMAPS = {"fig1_schedules": ["optimizer", "schedule"], "fig2_sgd_adam": ["optimizer"],
-            "torch_adamw": ["optimizer"], "figS3_budgets": ["epochs", "decay"]}
+HEATMAPS = {e.name: list(e.heatmap) for e in names.EXPERIMENTS.values() if e.heatmap}
 
 
 def decoupling_table(runs: pd.DataFrame) -> str:

@@ -11,12 +11,14 @@ bitwise Adam and SGDW is bitwise SGD (identity 1 of PAPER.md section 1).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from adamw_repro import names
 from adamw_repro.training.eager import eager as eager_class
 from adamw_repro.training.eager import skip_dynamo_import
 
@@ -149,42 +151,22 @@ def parameter_groups(model: nn.Module, decay_bias_and_norm: bool = True) -> list
     return [{"params": matrices, "decay": True}, {"params": vectors, "decay": False, "weight_decay": 0.0}]
 
 
-def _torch_class(cls, eager: bool):
-    return eager_class(cls) if eager else cls
-
-
-def _adam(groups, lr, weight_decay, betas, eps, eager=False, **_):
-    # Adam+L2: lambda * theta is added to the gradient (coupled with the adaptive scaling).
-    return _torch_class(torch.optim.Adam, eager)(groups, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                            foreach=False)
-
-
-def _adamw(groups, lr, weight_decay, betas, eps, **_):
-    return AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-
-
-def _adamw_torch(groups, lr, weight_decay, betas, eps, eager=False, **_):
-    # PyTorch's parameterization: the decay is lr_t * weight_decay = alpha * eta_t * weight_decay.
-    return _torch_class(torch.optim.AdamW, eager)(groups, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                             foreach=False)
-
-
-def _sgd(groups, lr, weight_decay, momentum, eager=False, **_):
-    # SGD+L2 with momentum, lr outside the buffer.
-    return _torch_class(torch.optim.SGD, eager)(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                                 foreach=False)
-
-
-def _sgdw(groups, lr, weight_decay, momentum, **_):
-    return SGDW(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-
 skip_dynamo_import(AdamW, SGDW)  # our own step has no dynamo wrapper; only the base class methods do
 
-# One name -> one constructor; every optimizer receives the same parameter groups.
-OPTIMIZERS = {"adam": _adam, "adamw": _adamw, "adamw_torch": _adamw_torch, "sgd": _sgd, "sgdw": _sgdw}
-# Optimizers whose weight decay is decoupled and multiplied by eta_t only (the paper's form).
-DECOUPLED = ("adamw", "sgdw")
+
+def optimizer_class(name: str) -> type[Optimizer]:
+    """The class of optimizer `name`, from its row's "module:Class" constructor in adamw_repro/names.py."""
+    module, cls = names.optimizer(name).constructor.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def _hyperparameters(row: names.Optimizer, betas, eps: float, momentum: float) -> dict:
+    # Adam family: betas and eps; SGD family: momentum (lr outside the buffer, as torch and the authors' code).
+    # torch's own classes run their single-tensor loop (foreach=False), the same arithmetic as ours.
+    extra = {"betas": tuple(betas), "eps": eps} if row.family == "adam" else {"momentum": momentum}
+    if row.constructor.startswith("torch."):
+        extra["foreach"] = False
+    return extra
 
 
 def build_optimizer(name: str, groups: Iterable[dict], lr: float, weight_decay: float = 0.0,
@@ -195,15 +177,15 @@ def build_optimizer(name: str, groups: Iterable[dict], lr: float, weight_decay: 
     `eager=True` (runs that do not use torch.compile) keeps torch's compiler stack from being imported
     (adamw_repro.training.eager): the same arithmetic, ~1 s less start-up.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer={name!r} is unknown; allowed: {', '.join(OPTIMIZERS)} "
-                         f"(files in conf/optimizer/)")
+    row = names.optimizer(name)
     _check_hyper(lr=lr, weight_decay=weight_decay)
     groups = [dict(g) for g in groups]
     for g in groups:
         g.setdefault("weight_decay", weight_decay)
-    opt = OPTIMIZERS[name](groups, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps, momentum=momentum,
-                           eager=eager)
+    cls = optimizer_class(name)
+    if eager and row.constructor.startswith("torch."):
+        cls = eager_class(cls)
+    opt = cls(groups, lr=lr, weight_decay=weight_decay, **_hyperparameters(row, betas, eps, momentum))
     for g in opt.param_groups:
         g.setdefault("alpha", lr)
     return opt

@@ -1,0 +1,148 @@
+"""One table per name set: optimizers, schedules, experiments and findings, each keyed by its name.
+
+Everything keyed by a name lives in its row (constructor, the paper's label, colour, claims fed), so adding a
+name is one row here (plus its conf/ file), and every layer reads the same row. Torch-free and seaborn-free: the
+training layer resolves constructors lazily, the analysis layer turns colours into matplotlib colours.
+A name missing from a table is a `NameError_` naming the table, the name and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# seaborn's "colorblind" and "dark" palettes as hex (exactly their RGB values), so this module needs no seaborn.
+_CB = ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
+       "#56b4e9")
+_DARK = ("#001c7f", "#b1400d", "#12711c", "#8c0800", "#591e71", "#592f0d", "#a23582", "#3c3c3c", "#b8850a",
+         "#006374")
+
+
+class UnknownName(KeyError, ValueError):
+    """A name that is not in its table: the message names the table, the name and the allowed names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def lookup(table: dict, name: str, what: str, where: str):
+    """table[name], or UnknownName saying what is allowed and where names are defined."""
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownName(f"{what}={name!r} is unknown; allowed: {', '.join(table)} ({where})") from None
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    name: str            # `optimizer=` in conf/optimizer/<name>.yaml
+    label: str           # the paper's name
+    restart_label: str   # its name under warm restarts (the paper's AdamWR, SGDWR)
+    constructor: str     # "module:Class" resolved by adamw_repro.training.optim
+    decoupled: bool      # decay applied to the weights (paper form) rather than added to the gradient (L2)
+    family: str          # "adam" | "sgd": which hyperparameters it takes (betas/eps or momentum)
+    colour: str          # the same in every figure: decoupled cool, coupled (L2) warm
+
+
+OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (
+    Optimizer("adam", "Adam+L2", "AdamR (L2)", "torch.optim:Adam", False, "adam", _CB[3]),
+    Optimizer("adamw", "AdamW", "AdamWR", "adamw_repro.training.optim:AdamW", True, "adam", _CB[0]),
+    Optimizer("adamw_torch", "AdamW (torch form)", "AdamWR (torch form)", "torch.optim:AdamW", True, "adam",
+              _CB[4]),
+    Optimizer("sgd", "SGD+L2", "SGDR (L2)", "torch.optim:SGD", False, "sgd", _CB[1]),
+    Optimizer("sgdw", "SGDW", "SGDWR", "adamw_repro.training.optim:SGDW", True, "sgd", _CB[2]),
+)}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str     # `schedule=` in conf/schedule/<name>.yaml
+    label: str
+    colour: str   # schedules drawn together get clearly different colours; a variant shares its parent's hue
+
+
+SCHEDULES: dict[str, Schedule] = {s.name: s for s in (
+    Schedule("fixed", "fixed", "0.25"),  # a matplotlib grey level
+    Schedule("step", "step-drop", _CB[5]),
+    Schedule("cosine", "cosine", _CB[0]),
+    Schedule("warm_restarts", "warm restarts", _DARK[2]),
+    Schedule("exponential", "ExponentialLR", _CB[2]),
+    Schedule("plateau", "ReduceLROnPlateau", _CB[4]),
+    Schedule("triangular", "triangular", _CB[1]),
+    Schedule("triangular2", "triangular2", _DARK[1]),
+    Schedule("exp_range", "exp_range", _DARK[6]),
+    Schedule("decay_only", "decay only", _DARK[9]),
+    Schedule("one_cycle", "one-cycle", _CB[9]),
+)}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str                     # conf/experiment/<name>.yaml and scripts/figures/<name>.py
+    title: str                    # the report's section title
+    compare: tuple[str, ...]      # the columns its report table groups by
+    findings: tuple[int, ...]     # the findings it feeds
+    heatmap: tuple[str, ...] = ()  # panels of an alpha x lambda heatmap (columns), () when it has none
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("fig1_schedules", "Fig. 1: Adam+L2 vs AdamW under fixed, step-drop and cosine schedules",
+               ("optimizer", "schedule"), (4, 6), heatmap=("optimizer", "schedule")),
+    Experiment("fig2_sgd_adam", "Fig. 2: SGD+L2, SGDW, Adam+L2, AdamW under cosine annealing",
+               ("optimizer", "decay"), (2, 3, 5), heatmap=("optimizer",)),
+    Experiment("fig3_curves", "Fig. 3: learning curves of Adam+L2 and AdamW across lambda",
+               ("optimizer", "weight_decay", "lambda_norm"), (7,)),
+    Experiment("fig4_restarts", "Fig. 4: warm restarts (AdamWR, SGDWR) against single cosine runs",
+               ("optimizer", "schedule"), (9,)),
+    Experiment("figS3_budgets", "Supp. Fig. 3: raw against normalized weight decay across budgets",
+               ("epochs", "decay"), (8,), heatmap=("epochs", "decay")),
+    Experiment("torch_adamw", "PyTorch's AdamW parameterization beside the paper's", ("optimizer",), (),
+               heatmap=("optimizer",)),
+    Experiment("clr", "Smith's cyclical learning rates (Tables 1 and 3)", ("optimizer", "schedule"), (10,)),
+    Experiment("blog_decays", "ExponentialLR and ReduceLROnPlateau beside cosine", ("optimizer", "schedule"), ()),
+)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    number: int
+    title: str
+
+
+FINDINGS: dict[int, Finding] = {f.number: f for f in (
+    Finding(1, "The update-rule identities hold exactly"),
+    Finding(2, "SGD+L2 is coupled (diagonal basin); SGDW and AdamW are decoupled (axis-aligned)"),
+    Finding(3, "Adam+L2's best result with lambda > 0 is about its result at lambda = 0"),
+    Finding(4, "Tuned AdamW beats tuned Adam+L2, by more under a schedule than under a fixed rate"),
+    Finding(5, "Tuned AdamW comes close to tuned SGD(W)"),
+    Finding(6, "Final error: cosine < step-drop < fixed"),
+    Finding(7, "At equal training loss AdamW has the lower test error"),
+    Finding(8, "The optimal raw lambda falls with the budget; the optimal lambda_norm stays about constant"),
+    Finding(9, "Just before each restart, warm restarts are far ahead of a single cosine run"),
+    Finding(10, "CLR reaches the fixed-rate accuracy sooner; decay-only ends worse; CLR helps Adam little"),
+)}
+
+
+def optimizer(name: str) -> Optimizer:
+    return lookup(OPTIMIZERS, name, "optimizer", "rows of adamw_repro/names.py, files in conf/optimizer/")
+
+
+def schedule(name: str) -> Schedule:
+    return lookup(SCHEDULES, name, "schedule", "rows of adamw_repro/names.py, files in conf/schedule/")
+
+
+def experiment(name: str) -> Experiment:
+    return lookup(EXPERIMENTS, name, "experiment", "rows of adamw_repro/names.py, files in conf/experiment/")
+
+
+def optimizer_label(name: str, schedule_name: str | None = None) -> str:
+    """The paper's name for an optimizer, e.g. "Adam+L2", "AdamW"; "AdamWR"/"SGDWR" under warm restarts.
+    A name outside the table (a label read from an old table) is shown as it is."""
+    row = OPTIMIZERS.get(name)
+    if row is None:
+        return name
+    return row.restart_label if schedule_name == "warm_restarts" else row.label
+
+
+def schedule_label(name: str) -> str:
+    row = SCHEDULES.get(name)
+    return row.label if row is not None else name
