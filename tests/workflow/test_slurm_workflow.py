@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.workflow.test_slurm_cluster import PROFILE, cluster_skip_reason, scontrol_job, site_env
-from tests.workflow_helpers import ROOT, copy_workflow, snakemake
+from tests.workflow_helpers import copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 TIMING = ["wall_seconds", "steps_per_second"]
