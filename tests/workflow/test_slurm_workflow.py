@@ -41,7 +41,7 @@ def slurm_snakemake(work: Path, *args: str, popen: bool = False, env: dict | Non
            str(work / "Snakefile"), "--directory", str(work), *args]
     if popen:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
 
 
 def node_size() -> tuple[int, int]:
@@ -150,13 +150,14 @@ def reference_metrics(work: Path, run_dir: Path, out: Path) -> dict:
 
 
 def epochs_per_second(work: Path, tmp: Path) -> float:
-    """This machine's speed on the long run's config, start-up and evaluation included, from a short run of it
-    (so that the run needs three jobs on a fast machine as on a slow one)."""
+    """The cluster's speed on the long run's config, start-up and evaluation included, from a short run of it as a
+    SLURM job (so that the run needs three jobs on a fast cluster as on a slow or busy one)."""
     long_experiment(work, epochs=500)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "adamw_repro.training.train", "experiment=long_smoke", "scale=smoke",
-                    f"hydra.run.dir={tmp / 'calibrate'}", f"data.root={work / 'data'}"], check=True, cwd=work,
-                   capture_output=True, env=dict(os.environ, PYTHONPATH=str(work / "src")))
+    subprocess.run(["srun", "-t", "2", "-c", "1", sys.executable, "-m", "adamw_repro.training.train",
+                    "experiment=long_smoke", "scale=smoke", f"hydra.run.dir={tmp / 'calibrate'}",
+                    f"data.root={work / 'data'}"], check=True, cwd=work, capture_output=True,
+                   env=site_env(PYTHONPATH=str(work / "src")))
     return 500 / (time.perf_counter() - start)
 
 
