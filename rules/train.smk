@@ -66,9 +66,10 @@ rule train:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        # exec: SIGTERM reaches the training process with no shell in between that would die first
-        "exec python -m adamw_repro.training.train {params.overrides} threads={threads}"
-        " hydra.run.dir={params.run_dir} > {log} 2>&1"
+        # SIGTERM (SLURM's time limit) is for the training process, which checkpoints and exits 75: the shell
+        # ignores it and waits. The log's last line, the run's one-line summary, goes to Snakemake's output.
+        "trap '' TERM; python -m adamw_repro.training.train {params.overrides} threads={threads}"
+        " hydra.run.dir={params.run_dir} > {log} 2>&1 && tail -n 1 {log}"
 
 
 checkpoint tune:

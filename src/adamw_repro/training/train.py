@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config
+from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
 from adamw_repro.schema import OPTIMIZERS, SCHEDULES
 
 
@@ -81,7 +81,11 @@ def main() -> None:
         except ConfigError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
-        print(f"{metrics['status']}: test error {metrics['final']['test_error']:.4f} "
+        from hydra.core.hydra_config import HydraConfig
+
+        # The log's last line: the workflow shows it as the run's one-line summary.
+        name = run_label(cfg, Path(HydraConfig.get().runtime.output_dir).name)
+        print(f"{name}: {metrics['status']}, test error {metrics['final']['test_error']:.4f} "
               f"after {metrics['epochs']} epochs ({metrics['wall_seconds']:.1f} s)")
 
     _main()
