@@ -28,6 +28,8 @@ if SCALE not in SCALES:
     _config_error(
         f"--config scale={SCALE} is unknown; allowed: {', '.join(SCALES)} (files in conf/scale/)"
     )
+if "--report" in sys.argv and "scale" not in config:  # a report of the default scale, which may not be the one run
+    print(f"snakemake --report: the {SCALE} scale's results; add --config scale=... for another", file=sys.stderr)
 SCALE_DOC = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())["scale"]
 
 

@@ -1,6 +1,9 @@
 # Aggregation, one rule per figure (each with its caption for `snakemake --report`), the report. All are
 # light: on a cluster they run where snakemake runs, instead of waiting in the queue.
 
+# `snakemake --report report.html --config scale=S`: this scale's figures, report.md and run table.
+report: "../reports/captions/workflow.rst"
+
 
 rule experiment_done:
     """All runs of one experiment are finished: lists their directories. One such job per experiment, so
@@ -24,7 +27,7 @@ rule aggregate:
         expand(f"{RESULTS}/done/{{experiment}}.txt", experiment=EXPERIMENTS),
     output:
         runs=f"{RESULTS}/runs.parquet",
-        runs_csv=f"{RESULTS}/runs.csv",
+        runs_csv=report(f"{RESULTS}/runs.csv", caption="../reports/captions/runs.rst", category="Tables"),
         history=f"{RESULTS}/history.parquet",
         history_csv=f"{RESULTS}/history.csv",
     log:
@@ -110,7 +113,7 @@ rule report:
         range_figure=[f"{REPORT_DIR}/figures/clr_range.png"] if RANGE_OPTIMIZERS else [],
         thresholds=ancient(str(CONF / "claims.yaml")),
     output:
-        f"{REPORT_DIR}/report.md",
+        report(f"{REPORT_DIR}/report.md", caption="../reports/captions/report.rst", category="Report"),
     log:
         f"{RESULTS}/logs/report.log",
     params:
