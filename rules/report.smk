@@ -59,6 +59,7 @@ rule figure:
     params:
         experiment="{figure}",
         caption=figure_caption,
+        code=lambda wildcards: script_digest(f"scripts/figures/{wildcards.figure}.py"),
     wildcard_constraints:
         figure="|".join(FIGURES) or "no-figure",
     conda:
@@ -79,6 +80,8 @@ rule figure_clr_range:
             category="Figures",
         ),
         pdf=f"{REPORT_DIR}/figures/clr_range.pdf",
+    params:
+        code=script_digest("scripts/figures/clr.py"),
     log:
         f"{RESULTS}/logs/figures/clr_range.log",
     conda:
