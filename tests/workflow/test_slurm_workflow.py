@@ -41,7 +41,7 @@ def slurm_snakemake(work: Path, *args: str, popen: bool = False, env: dict | Non
            str(work / "Snakefile"), "--directory", str(work), *args]
     if popen:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
 
 
 def node_size() -> tuple[int, int]:
@@ -139,20 +139,21 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
     assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
 
 
-def reference_metrics(work: Path, run_dir: Path, out: Path) -> dict:
-    """The same run trained here without interruption."""
-    overrides = [o for o in yaml.safe_load((run_dir / ".hydra/overrides.yaml").read_text())
-                 if not o.startswith("hydra.")]
-    subprocess.run([sys.executable, "-m", "adamw_repro.training.train", *overrides, f"hydra.run.dir={out}",
-                    f"data.root={work / 'data'}"], check=True, cwd=work, capture_output=True,
-                   env=dict(os.environ, PYTHONPATH=str(work / "src")))
-    return json.loads((out / "metrics.json").read_text())
+def train_here(work: Path, out: Path, *overrides: str, popen: bool = False):
+    """The long run trained here, outside the workflow and SLURM, without interruption."""
+    cmd = [sys.executable, "-m", "adamw_repro.training.train", "experiment=long_smoke", "scale=smoke", *overrides,
+           f"hydra.run.dir={out}", f"data.root={work / 'data'}"]
+    env = dict(os.environ, PYTHONPATH=str(work / "src"))
+    if popen:
+        return subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, check=True)
 
 
 def epochs_per_second(work: Path, tmp: Path) -> float:
     """The cluster's speed on the long run's config, start-up and evaluation included, from a short run of it as a
-    SLURM job (so that the run needs three jobs on a fast cluster as on a slow or busy one)."""
+    SLURM job (so that the run needs three jobs on a fast cluster as on a slow one; a busy one needs more)."""
     long_experiment(work, epochs=500)
+    train_here(work, tmp / "data-ready", "epochs=1")  # data generated before the clock starts
     start = time.perf_counter()
     subprocess.run(["srun", "-t", "2", "-c", "1", sys.executable, "-m", "adamw_repro.training.train",
                     "experiment=long_smoke", "scale=smoke", f"hydra.run.dir={tmp / 'calibrate'}",
@@ -162,18 +163,20 @@ def epochs_per_second(work: Path, tmp: Path) -> float:
 
 
 def test_a_run_longer_than_the_time_limit_continues_over_three_jobs(cluster, tmp_path):
-    # A site whose jobs may last 1 minute (SLURM's smallest limit; a job gets ~60 s of training before SIGTERM at
-    # the limit) and a run of ~150 s: each job is
-    # stopped by SIGTERM at its limit, checkpoints and exits 75; Snakemake resubmits it (retries sized by the
-    # plan from conf/throughput.yaml) and the next job continues from the checkpoint, until the run is done.
+    # A site whose jobs may last 1 minute (SLURM's smallest limit; a job gets ~50 s of training before the SIGTERM
+    # SLURM sends at the limit) and a run of ~2.5 such jobs: each job is stopped, checkpoints and exits 75; Snakemake
+    # resubmits it (retries sized by the plan from conf/throughput.yaml) and the next job continues from the
+    # checkpoint, until the run is done.
     work = copy_workflow(tmp_path / "w")
-    epochs = int(150 * epochs_per_second(work, tmp_path))  # three jobs: ~60 s, ~60 s and the rest
+    epochs = int(125 * epochs_per_second(work, tmp_path))
     experiment = long_experiment(work, epochs=epochs)
     config = ["--config", "scale=smoke", f"experiments={experiment}"]
     site = {"ADAMW_SLURM_MAX_RUNTIME": "1"}
     plan = slurm_snakemake(work, "-n", *config, env=site)
     assert "jobs of at most 1 min" in plan.stdout, plan.stdout[-2000:]
 
+    # The uninterrupted reference trains here meanwhile (the cluster's node is this machine: one CPU each).
+    reference = train_here(work, tmp_path / "reference", f"epochs={epochs}", "model.width=16", "seed=0", popen=True)
     out = slurm_snakemake(work, *config, env=site)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     (run_dir,) = list((work / "results/smoke/runs").iterdir())
@@ -185,7 +188,9 @@ def test_a_run_longer_than_the_time_limit_continues_over_three_jobs(cluster, tmp
     timed_out = [log for log in jobs if "DUE TO TIME LIMIT" in log.read_text()]
     assert len(timed_out) == len(jobs) - 1, [log.read_text()[-500:] for log in jobs]  # all but the last hit it
 
-    expected = reference_metrics(work, run_dir, tmp_path / "reference")
+    assert reference.wait(timeout=1200) == 0
+    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    assert resumed["config_digest"] == expected["config_digest"]
     assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
     a = pd.read_csv(run_dir / "history.csv").drop(columns="seconds")
     b = pd.read_csv(tmp_path / "reference" / "history.csv").drop(columns="seconds")
