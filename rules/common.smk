@@ -230,8 +230,9 @@ def train_slurm_extra(wildcards):
 
 
 # Rule-level retries are one number per rule: enough for the run that needs the most jobs, plus one for a
-# transient failure. A run that finishes early does not use them.
-TRAIN_RETRIES = max([job_plan([run]).jobs for runs in GRID.values() for run in runs] or [1])
+# transient failure and one for a job that finishes its run just as SLURM's limit strikes (marked failed, it is
+# retried and summarized from the final checkpoint). A run that finishes early does not use them.
+TRAIN_RETRIES = max([job_plan([run]).jobs for runs in GRID.values() for run in runs] or [1]) + 1
 
 
 # -- the plan printed at the end of a dry run: runs per experiment, GPU-hours or CPU minutes, where results go ---------
