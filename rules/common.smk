@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from adamw_repro.workflow import sweeps, throughput
+from adamw_repro.workflow.resolver import Resolver
 
 CONF = Path(workflow.basedir) / "conf"
 # Jobs run the package from this checkout, also inside a conda environment that does not install it
@@ -30,7 +31,13 @@ if SCALE not in SCALES:
     )
 if "--report" in sys.argv and "scale" not in config:  # a report of the default scale, which may not be the one run
     print(f"snakemake --report: the {SCALE} scale's results; add --config scale=... for another", file=sys.stderr)
-SCALE_DOC = yaml.safe_load((CONF / "scale" / f"{SCALE}.yaml").read_text())["scale"]
+# Hydra answers every question about a run (its config, digest, files), composing each distinct group choice
+# once per invocation.
+RESOLVER = Resolver(SCALE, CONF)
+try:
+    SCALE_DOC = RESOLVER.scale_config()
+except sweeps.SweepError as err:
+    _config_error(str(err))
 
 
 def _selected_experiments():
@@ -42,23 +49,21 @@ def _selected_experiments():
 
 try:
     EXPERIMENTS = _selected_experiments()
-    # One Hydra composition per distinct group choice of each experiment: every key and value type of
-    # every grid is checked before any job starts.
-    GRID = {e: sweeps.expand(e, SCALE, CONF) for e in EXPERIMENTS}
-    if config.get("validate", True):
-        for _e in EXPERIMENTS:
-            sweeps.validate(_e, SCALE, CONF)
+    GRID = {e: RESOLVER.grid(e) for e in EXPERIMENTS}
+    for _e in EXPERIMENTS:  # every run's config resolved (and cached for its digest): each key and type checked
+        RESOLVER.validate(_e)
+    TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if RESOLVER.sweep(e).get("tune")]
 except sweeps.SweepError as err:
     _config_error(str(err))
 
 RESULTS = f"results/{SCALE}"
 REPORT_DIR = "reports" if SCALE == "quick" else f"reports/{SCALE}"
 RUNS = {run.run_id: run for runs in GRID.values() for run in runs}
-TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if sweeps.sweep_spec(e, SCALE, CONF).get("tune")]
-DEFAULT_CHOICES = sweeps.default_choices(CONF) | sweeps.scale_choices(SCALE, CONF)
 RESOURCES = SCALE_DOC.get("resources", {})
 GROUP_SIZE = int(SCALE_DOC.get("group_size", 1))
 FIGURES = [e for e in EXPERIMENTS if (Path(workflow.basedir) / "scripts" / "figures" / f"{e}.py").exists()]
+# The optimizers whose bounds the clr experiment itself states (Hydra's composition would merge in config.yaml's
+# bounds of every optimizer, so this one key is read from the file).
 RANGE_OPTIMIZERS = (
     list(yaml.safe_load((CONF / "experiment" / "clr.yaml").read_text())["lr_range"]["bounds"])
     if "clr" in EXPERIMENTS
@@ -67,31 +72,36 @@ RANGE_OPTIMIZERS = (
 
 
 def run_of(run_id):
-    """The Run behind a run directory: from the grid, or from an experiment's tuned stage."""
+    """The RunSpec behind a run directory: from the grid, or from an experiment's reseed stage."""
     if run_id in RUNS:
         return RUNS[run_id]
     for experiment in TUNED_EXPERIMENTS:
         path = Path(RESULTS) / "tuned" / f"{experiment}.json"
         if path.exists():
             for rid, overrides in json.loads(path.read_text()).items():
-                assignment = dict(o.split("=", 1) for o in overrides)
-                RUNS[rid] = sweeps.make_run(experiment, assignment, stage="tuned")
+                RUNS[rid] = sweeps.RunSpec(experiment, tuple(overrides))
     if run_id not in RUNS:
         raise WorkflowError(f"run {run_id} belongs to no sweep of scale {SCALE}")
     return RUNS[run_id]
 
 
+def conf_files_of(run):
+    """The config files Hydra composes into a run (config.yaml and one option per group)."""
+    return RESOLVER.config_files(run)
+
+
+def conf_digest_of(run):
+    """The run's config digest (the `config_digest` its metrics.json records): changes exactly when the run's
+    resolved config does (not with a comment, a sweep, a scale's resources or another run's seed)."""
+    return RESOLVER.digest(run)
+
+
 def run_config_files(wildcards):
-    run = run_of(wildcards.run)
-    files = sweeps.config_files(run, SCALE, DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF), CONF)
-    return [ancient(str(f)) for f in files]
+    return [ancient(str(f)) for f in conf_files_of(run_of(wildcards.run))]
 
 
 def run_conf_digest(wildcards):
-    """Changes when a value the run reads from its config files changes (not a comment, not a sweep)."""
-    run = run_of(wildcards.run)
-    choices = DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF)
-    return sweeps.run_digest(run, sweeps.config_files(run, SCALE, choices, CONF), CONF)
+    return conf_digest_of(run_of(wildcards.run))
 
 
 def run_overrides(wildcards):
@@ -207,8 +217,8 @@ _SECONDS = {}
 def run_seconds(run):
     """Estimated seconds of one run on this scale's device (None where conf/throughput.yaml has no rate)."""
     if run.run_id not in _SECONDS:
-        choices = DEFAULT_CHOICES | sweeps.experiment_choices(run.experiment, CONF)
-        _SECONDS[run.run_id] = throughput.run_seconds(run, SCALE, choices, THROUGHPUT, RUN_DEVICE, CONF)
+        model = RESOLVER.choices(run)["model"]
+        _SECONDS[run.run_id] = throughput.run_seconds(RESOLVER.run_config(run), model, THROUGHPUT, RUN_DEVICE)
     return _SECONDS[run.run_id]
 
 
@@ -248,13 +258,13 @@ def plan_lines():
     for experiment, runs in GRID.items():
         seconds = [run_seconds(run) for run in runs]
         known = [s for s in seconds if s is not None]
-        tune = sweeps.sweep_spec(experiment, SCALE, CONF).get("tune")
+        tune = RESOLVER.sweep(experiment).get("tune")
         tuned = 0
         if tune:  # the tune stage reruns each group's best cell with its seeds: as many runs as groups x seeds
             zero = tune.get("separate_zero")
-            groups = {tuple(sorted((k, v) for k, v in sweeps.assignment(r).items()
+            groups = {tuple(sorted((k, v) for k, v in r.assignment.items()
                                    if k not in tune["over"] and k != "seed"))
-                      + ((float(sweeps.assignment(r).get(zero, 1)) == 0,) if zero else ()) for r in runs}
+                      + ((float(r.assignment.get(zero, 1)) == 0,) if zero else ()) for r in runs}
             tuned = len(groups) * len(tune["seeds"])
         mean = sum(known) / len(known) if known else 0.0
         cost = sum(known) + tuned * mean

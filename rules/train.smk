@@ -87,7 +87,7 @@ checkpoint tune:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.workflow.sweeps tune --experiment {wildcards.experiment} --scale {params.scale}"
+        "python -m adamw_repro.workflow.sweeps reseed --experiment {wildcards.experiment} --scale {params.scale}"
         " --runs-dir {params.runs_dir} --out {output} > {log} 2>&1"
 
 

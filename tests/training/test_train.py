@@ -24,6 +24,7 @@ def cli(run_dir: Path, data_root: Path, *overrides: str, **kw) -> subprocess.Com
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, **kw)
 
 
+@pytest.mark.runs
 def test_a_run_writes_its_outputs(make_cfg, tmp_path):
     metrics = train(make_cfg("optimizer=adamw", "optimizer.weight_decay=0.01"), run_dir=tmp_path)
     assert {p.name for p in tmp_path.iterdir()} >= {"config.yaml", "history.csv", "metrics.json", "checkpoint.pt"}
@@ -38,6 +39,7 @@ def test_a_run_writes_its_outputs(make_cfg, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["config_digest"] == metrics["config_digest"]
 
 
+@pytest.mark.runs
 def test_same_config_and_seed_give_a_bitwise_identical_history(make_cfg, tmp_path):
     cfg = make_cfg("optimizer=sgdw", "optimizer.weight_decay=0.001", "schedule=warm_restarts", "schedule.T0=1")
     train(cfg, run_dir=tmp_path / "a")
@@ -49,6 +51,7 @@ def test_same_config_and_seed_give_a_bitwise_identical_history(make_cfg, tmp_pat
     assert other["final"] != json.loads((tmp_path / "a" / "metrics.json").read_text())["final"]
 
 
+@pytest.mark.runs
 def test_a_finished_run_returns_at_once_without_importing_torch(make_cfg, tmp_path, data_root):
     train(make_cfg(), run_dir=tmp_path)
     before = (tmp_path / "metrics.json").stat().st_mtime_ns
@@ -63,6 +66,7 @@ def test_a_finished_run_returns_at_once_without_importing_torch(make_cfg, tmp_pa
     assert time.perf_counter() - start < 30
 
 
+@pytest.mark.runs
 def test_a_changed_config_is_not_taken_for_finished(make_cfg, tmp_path):
     first = train(make_cfg("optimizer.lr=0.01"), run_dir=tmp_path)
     second = train(make_cfg("optimizer.lr=0.02"), run_dir=tmp_path)
@@ -70,6 +74,7 @@ def test_a_changed_config_is_not_taken_for_finished(make_cfg, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["config_digest"] == second["config_digest"]
 
 
+@pytest.mark.runs
 @pytest.mark.slow
 def test_kill_9_mid_run_then_rerun_resumes_and_matches(tmp_path, data_root):
     """SIGKILL after the first checkpoints, rerun the same command: resumed, same final metrics."""
@@ -97,6 +102,7 @@ def test_kill_9_mid_run_then_rerun_resumes_and_matches(tmp_path, data_root):
     assert strip(run_dir / "history.csv") == strip(tmp_path / "ref" / "history.csv")
 
 
+@pytest.mark.runs
 @pytest.mark.slow
 def test_sigterm_writes_a_mid_epoch_checkpoint_and_the_rerun_matches(tmp_path, data_root):
     args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_every=1000")
@@ -120,6 +126,7 @@ def test_sigterm_writes_a_mid_epoch_checkpoint_and_the_rerun_matches(tmp_path, d
     assert resumed["final"] == expected["final"]
 
 
+@pytest.mark.runs
 def test_divergence_ends_early_with_status_diverged(make_cfg, tmp_path):
     metrics = train(make_cfg("optimizer=sgd", "optimizer.lr=1e6", "epochs=3"), run_dir=tmp_path)
     assert metrics["status"] == "diverged"
@@ -127,6 +134,7 @@ def test_divergence_ends_early_with_status_diverged(make_cfg, tmp_path):
     assert metrics["epochs"] <= 3
 
 
+@pytest.mark.runs
 def test_divergence_exits_zero_on_the_command_line(tmp_path, data_root):
     out = cli(tmp_path, data_root, "optimizer=sgd", "optimizer.lr=1e8")
     assert out.returncode == 0, out.stderr
@@ -149,6 +157,7 @@ def test_bad_values_fail_before_anything_is_written(make_cfg, tmp_path, override
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.runs
 @pytest.mark.parametrize("override,expect", [
     ("optimizer=lamb", "optimizer"),
     ("schedule=linear", "schedule"),
@@ -173,6 +182,7 @@ def test_unreadable_data_is_a_clear_error(tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.runs
 def test_normalized_weight_decay_follows_the_restart_period(make_cfg, tmp_path):
     from adamw_repro.training.loop import effective_lambda
 
@@ -186,6 +196,7 @@ def test_normalized_weight_decay_follows_the_restart_period(make_cfg, tmp_path):
     assert m["lambda_effective"] == pytest.approx(0.05 * (128 / (1000 * 1)) ** 0.5)
 
 
+@pytest.mark.runs
 def test_threads_setting_is_used(make_cfg, tmp_path):
     m = train(make_cfg("threads=2", "epochs=1"), run_dir=tmp_path)
     assert m["provenance"]["threads"] == 2

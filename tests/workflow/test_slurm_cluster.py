@@ -25,7 +25,7 @@ PROFILE = ROOT / "profiles" / "slurm"
 CI_SETTINGS = ROOT / "scripts" / "ci" / "slurm-ci.env"
 SNAKEMAKE_TIMEOUT_S = 300
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.snakemake]
 
 
 def cluster_skip_reason() -> str | None:

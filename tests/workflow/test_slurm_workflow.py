@@ -21,7 +21,7 @@ import yaml
 from tests.workflow.test_slurm_cluster import PROFILE, cluster_skip_reason, scontrol_job, site_env
 from tests.workflow_helpers import copy_workflow, snakemake
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.snakemake]
 TIMING = ["wall_seconds", "steps_per_second"]
 
 

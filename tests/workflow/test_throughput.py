@@ -67,21 +67,17 @@ def test_sigterm_lead_only_on_jobs_long_enough_for_it():
     assert signal_lead_seconds(10) == 60 and signal_lead_seconds(120) == 300 and signal_lead_seconds(1440) == 300
 
 
-def test_run_seconds_reads_epochs_and_sizes_from_the_runs_own_config_files():
-    from adamw_repro.workflow import sweeps
+def test_run_seconds_reads_epochs_and_sizes_from_the_resolved_config():
     from adamw_repro.workflow.throughput import estimate_seconds, run_seconds
 
     table = {"default_gpu": "a100", "models": {"cnn": {"cpu": {"images_per_second": 1000, "measured": True}},
                                                "fastnet": {"a100": {"images_per_second": 1000, "measured": False}}}}
-    defaults = sweeps.default_choices() | sweeps.scale_choices("smoke")
-    run = sweeps.make_run("fig3_curves", {"optimizer": "adam", "epochs": 7, "seed": 0})
-    # smoke: 1,000 training and 500 validation samples every epoch, 1,000 test samples only at the end (test_every
-    # of fig3 is the default 1 at smoke: every epoch).
-    expected = estimate_seconds("cnn", 7, 1000, table, device="cpu", eval_images=500 + 1000 * 8 / 7)
-    assert run_seconds(run, "smoke", defaults, table, "cpu") == pytest.approx(expected, rel=1e-3)
-    assert run_seconds(run, "smoke", defaults, table, "a100") is None  # no rate: no estimate
-    budget = sweeps.default_choices() | sweeps.scale_choices("budget")
-    big = sweeps.make_run("fig1_schedules", {"optimizer": "adamw", "seed": 0})
-    # CIFAR-10: 45,000 training images after the 5,000 of validation; 100 epochs (conf/scale/budget.yaml).
-    assert run_seconds(big, "budget", budget, table, "a100") == pytest.approx(
-        estimate_seconds("fastnet", 100, 45000, table, device="a100", eval_images=5000 + 10000 / 100), rel=1e-3)
+    # Generated data: training and test sizes stated; the test set every 2 epochs and at the end.
+    small = {"epochs": 7, "test_every": 2, "data": {"train_size": 1000, "val_size": 500, "test_size": 1000}}
+    expected = estimate_seconds("cnn", 7, 1000, table, device="cpu", eval_images=round(500 + 1000 * 4 / 7))
+    assert run_seconds(small, "cnn", table, "cpu") == pytest.approx(expected)
+    assert run_seconds(small, "cnn", table, "a100") is None  # no rate: no estimate
+    # A real data set: its files' training images include the validation split; test only at the end.
+    cifar = {"epochs": 100, "test_every": 0, "data": {"images": {"train": 50000, "test": 10000}, "val_size": 5000}}
+    assert run_seconds(cifar, "fastnet", table, "a100") == pytest.approx(
+        estimate_seconds("fastnet", 100, 45000, table, device="a100", eval_images=5000 + 100))

@@ -25,6 +25,7 @@ def smoke(tmp_path_factory):
     return work
 
 
+@pytest.mark.snakemake
 @pytest.mark.slow
 def test_smoke_writes_the_report_and_every_figure(smoke):
     report = (smoke / "reports/smoke/report.md").read_text()
@@ -38,6 +39,7 @@ def test_smoke_writes_the_report_and_every_figure(smoke):
     assert "holds: lambda=0: Adam == AdamW" in report
 
 
+@pytest.mark.snakemake
 @pytest.mark.slow
 def test_the_tables_hold_every_run_with_labels_from_its_config(smoke):
     runs = pd.read_parquet(smoke / "results/smoke/runs.parquet")
@@ -52,6 +54,7 @@ def test_the_tables_hold_every_run_with_labels_from_its_config(smoke):
     assert pd.read_csv(smoke / "results/smoke/runs.csv").shape == runs.shape
 
 
+@pytest.mark.snakemake
 @pytest.mark.slow
 def test_the_reports_numbers_match_the_aggregated_table(smoke):
     from adamw_repro.analysis.report import EXPERIMENTS, best_settings, interval, with_decay_label
@@ -69,6 +72,7 @@ def test_the_reports_numbers_match_the_aggregated_table(smoke):
     assert n_runs == len(runs)
 
 
+@pytest.mark.snakemake
 @pytest.mark.slow
 def test_a_second_run_does_nothing_and_a_new_seed_trains_only_new_runs(smoke):
     again = snakemake(smoke, "-n", "--config", "scale=smoke")
@@ -86,6 +90,7 @@ def test_a_second_run_does_nothing_and_a_new_seed_trains_only_new_runs(smoke):
     assert re.search(r"^train\s+2$", plan.stdout, re.M), plan.stdout  # 2 clr cells x the new seed
 
 
+@pytest.mark.snakemake
 @pytest.mark.slow
 def test_editing_a_value_retrains_exactly_the_runs_that_read_it(smoke):
     path = smoke / "conf/schedule/triangular.yaml"
@@ -96,6 +101,7 @@ def test_editing_a_value_retrains_exactly_the_runs_that_read_it(smoke):
     assert re.search(r"^train\s+1$", plan.stdout, re.M), plan.stdout  # only the triangular run
 
 
+@pytest.mark.snakemake
 @pytest.mark.parametrize("config,message", [
     ("experiments=fig9", "experiment 'fig9' does not exist; allowed: blog_decays, clr"),
     ("scale=huge", "--config scale=huge is unknown; allowed: budget, paper, quick, smoke (files in conf/scale/)"),
@@ -108,6 +114,7 @@ def test_bad_input_is_reported_before_any_job_starts(tmp_path, config, message):
     assert not (work / "results").exists()
 
 
+@pytest.mark.snakemake
 def test_a_wrong_grid_value_names_the_file_and_key(tmp_path):
     work = copy_workflow(tmp_path)
     path = work / "conf/experiment/blog_decays.yaml"

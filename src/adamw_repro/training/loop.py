@@ -74,7 +74,6 @@ class Run:
         self.forward = torch.compile(model) if cfg.compile else model
         self.n_train = len(splits.x_train)
         self.steps_per_epoch = math.ceil(self.n_train / cfg.batch_size)
-        self.total_steps = self.steps_per_epoch * cfg.epochs
         self.schedule = build_schedule(cfg.schedule, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs)
         groups = parameter_groups(model, cfg.optimizer.decay_bias_and_norm)
         self.optimizer = build_optimizer(cfg.optimizer.name, groups, lr=cfg.optimizer.lr,

@@ -17,13 +17,19 @@ from adamw_repro.runconfig import CONF_DIR
 
 def main(argv=None) -> None:
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
 
     argv = list(sys.argv[1:] if argv is None else argv)
     download = "--download" in argv
     argv = [a for a in argv if a != "--download"]
+    if not argv:
+        sys.exit("usage: python -m adamw_repro.workflow.prepare [--download] scale=NAME [overrides] OUT.json")
     out = Path(argv.pop())
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=argv)
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=argv)
+    except HydraException as err:
+        sys.exit(f"error: {' '.join(argv)}: {str(err).splitlines()[0]} (files in {CONF_DIR})")
     from adamw_repro.training.data import load_splits
 
     if download:

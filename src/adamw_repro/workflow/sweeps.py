@@ -1,4 +1,4 @@
-"""Sweeps: what runs an experiment asks for, what each run is called, and which tuned cells get more seeds.
+"""Sweeps: what runs an experiment asks for, what each run is called, and which best cells get fresh seeds.
 
 Each experiment (conf/experiment/<name>.yaml) declares its sweep per scale:
 
@@ -8,28 +8,24 @@ Each experiment (conf/experiment/<name>.yaml) declares its sweep per scale:
         grid:                               # a product of Hydra overrides, or a list of products
           - optimizer: [adam, adamw]
             optimizer.lr: [0.001, 0.003]
-        tune:                               # optional second stage
+        tune:                               # optional second stage, the reseed stage:
           over: [optimizer.lr]              # pick the best value(s) on validation error ...
           seeds: [1, 2, 3, 4]               # ... and rerun that cell with fresh seeds
           separate_zero: optimizer.weight_decay  # cells where this is 0 are tuned on their own
 
-Every grid block is also one Hydra multirun (`multirun_commands`). A run is named by its experiment and a
-short hash of its overrides, so adding a seed or a grid point adds runs and renames none.
+Every grid block is also one Hydra multirun (`multirun_commands`). A run is named by its experiment and a short
+hash of its overrides, so adding a seed or a grid point adds runs and renames none. This module is plain
+Python on the sweep's data; `workflow.resolver` asks Hydra for it and for each run's config and digest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from adamw_repro.runconfig import CONF_DIR, NOT_PART_OF_RUN
-
-GROUPS = ("data", "model", "optimizer", "schedule", "scale", "experiment")
+from adamw_repro.runconfig import CONF_DIR
 
 
 class SweepError(ValueError):
@@ -37,15 +33,21 @@ class SweepError(ValueError):
 
 
 @dataclass(frozen=True)
-class Run:
+class RunSpec:
+    """One run of a sweep, before it runs: its experiment and its sorted "key=value" Hydra overrides
+    (group choices, values and the seed; the experiment and the scale are not among them)."""
+
     experiment: str
-    overrides: tuple[str, ...]  # sorted "key=value" Hydra overrides (experiment and scale excluded)
-    stage: str = "grid"  # grid | tuned
-    choices: dict = field(default_factory=dict, compare=False, hash=False)  # group -> option
+    overrides: tuple[str, ...]
 
     @property
     def run_id(self) -> str:
         return run_id(self.experiment, self.overrides)
+
+    @property
+    def assignment(self) -> dict[str, str]:
+        """The overrides as a dict: key -> value as written on the command line."""
+        return dict(o.split("=", 1) for o in self.overrides)
 
     def hydra_overrides(self, scale: str) -> list[str]:
         return [f"experiment={self.experiment}", f"scale={scale}", *self.overrides]
@@ -63,8 +65,18 @@ def format_value(value) -> str:
 
 
 def run_id(experiment: str, overrides) -> str:
+    """`<experiment>-<first 8 hex of sha1 of the sorted overrides>`: the run's directory name."""
     digest = hashlib.sha1("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
     return f"{experiment}-{digest}"
+
+
+def make_run(experiment: str, assignment: dict) -> RunSpec:
+    """The run that sets these keys to these values (YAML values, or strings as written on a command line)."""
+    return RunSpec(experiment, tuple(sorted(f"{k}={format_value(v)}" for k, v in assignment.items())))
+
+
+def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
+    return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
 
 
 def experiment_file(experiment: str, conf_dir: Path = CONF_DIR) -> Path:
@@ -76,258 +88,88 @@ def experiment_file(experiment: str, conf_dir: Path = CONF_DIR) -> Path:
     return path
 
 
-def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
-    return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
-
-
-def sweep_spec(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> dict:
-    """The experiment's sweep at this scale, read from its YAML file (no Hydra needed)."""
-    path = experiment_file(experiment, conf_dir)
-    doc = yaml.safe_load(path.read_text()) or {}
-    sweeps = doc.get("sweep") or {}
-    if scale not in sweeps:
-        raise SweepError(f"{path}: sweep.{scale} is missing; scales with a sweep: {', '.join(sweeps) or 'none'}")
-    spec = sweeps[scale]
+def check_sweep(path: Path, scale: str, sweep: dict) -> dict:
+    """The `sweep.<scale>` entry of an experiment's `sweep` node, checked; its `grid` always a list of blocks.
+    `path` names the experiment file in errors."""
+    if scale not in sweep:
+        raise SweepError(f"{path}: sweep.{scale} is missing; scales with a sweep: {', '.join(sweep) or 'none'}")
+    spec = dict(sweep[scale])
+    grid = spec.get("grid")
+    spec["grid"] = [grid or {}] if isinstance(grid, dict | None) else grid
     if not isinstance(spec.get("seeds"), list) or not spec["seeds"]:
         raise SweepError(f"{path}: sweep.{scale}.seeds must be a non-empty list of integers")
-    blocks = spec.get("grid") or [{}]
-    spec["grid"] = blocks if isinstance(blocks, list) else [blocks]
     for i, block in enumerate(spec["grid"]):
         for key, values in block.items():
             if not isinstance(values, list) or not values:
                 raise SweepError(f"{path}: sweep.{scale}.grid[{i}].{key} must be a non-empty list")
+    for key in (spec.get("tune") or {}).get("over", []):
+        if not any(key in block for block in spec["grid"]):
+            raise SweepError(f"{path}: sweep.{scale}.tune.over names {key!r}, which no grid block sweeps")
     return spec
 
 
-def expand(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> list[Run]:
-    """The grid runs: every block's product times the seeds, without duplicates, in a stable order."""
-    spec = sweep_spec(experiment, scale, conf_dir)
+def expand(experiment: str, spec: dict) -> list[RunSpec]:
+    """The grid runs of a checked sweep: every block's product times the seeds, without duplicates, in a
+    stable order."""
     runs, seen = [], set()
     for block in spec["grid"]:
         keys = list(block)
         for values in itertools.product(*(block[k] for k in keys)):
             for seed in spec["seeds"]:
-                assignment = dict(zip(keys, values, strict=True)) | {"seed": seed}
-                run = make_run(experiment, assignment)
+                run = make_run(experiment, dict(zip(keys, values, strict=True)) | {"seed": seed})
                 if run.overrides not in seen:
                     seen.add(run.overrides)
                     runs.append(run)
     return runs
 
 
-def make_run(experiment: str, assignment: dict, stage: str = "grid") -> Run:
-    overrides = tuple(sorted(f"{k}={format_value(v)}" for k, v in assignment.items()))
-    choices = {k: str(v) for k, v in assignment.items() if k in GROUPS}
-    return Run(experiment, overrides, stage, choices)
-
-
-def multirun_commands(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> list[str]:
+def multirun_commands(experiment: str, scale: str, spec: dict) -> list[str]:
     """The same grid as Hydra multirun commands, one per block."""
-    spec = sweep_spec(experiment, scale, conf_dir)
     cmds = []
     for block in spec["grid"]:
         args = [f"{k}={','.join(format_value(v) for v in vals)}" for k, vals in block.items()]
         seeds = ",".join(str(s) for s in spec["seeds"])
-        cmds.append(" ".join(["python -m adamw_repro.training.train -m", f"experiment={experiment}", f"scale={scale}",
-                              *args, f"seed={seeds}"]))
+        cmds.append(" ".join(["python -m adamw_repro.training.train -m", f"experiment={experiment}",
+                              f"scale={scale}", *args, f"seed={seeds}"]))
     return cmds
 
 
-def assignment(run: Run) -> dict:
-    return dict(o.split("=", 1) for o in run.overrides)
-
-
-def tuned_runs(experiment: str, scale: str, grid_metrics: dict[str, dict],
-               conf_dir: Path = CONF_DIR) -> list[Run]:
-    """Second stage: the best cell of each group (lowest mean validation error over the grid seeds) rerun
-    with the tune seeds. `grid_metrics` maps run_id -> metrics.json of the grid runs."""
-    spec = sweep_spec(experiment, scale, conf_dir)
+def reseed(experiment: str, spec: dict, grid: list[RunSpec], grid_metrics: dict[str, dict]) -> list[RunSpec]:
+    """The reseed stage: the best cell of each group (lowest mean validation error over the grid seeds; a
+    diverged run counts as error 1) rerun with the `tune.seeds`. `grid_metrics`: run_id -> metrics.json."""
     tune = spec.get("tune")
     if not tune:
         return []
     over, zero_key = list(tune["over"]), tune.get("separate_zero")
     cells: dict[tuple, dict[tuple, list[float]]] = {}
-    for run in expand(experiment, scale, conf_dir):
-        a = assignment(run)
+    for run in grid:
+        a = run.assignment
         m = grid_metrics[run.run_id]
         val = m["final"]["val_error"] if m["status"] == "ok" else 1.0
         group = tuple((k, v) for k, v in sorted(a.items()) if k not in over and k != "seed")
         if zero_key is not None and zero_key in a:
-            group += (("decay_is_zero", float(a[zero_key]) == 0.0),)
+            group += (("separate_zero", float(a[zero_key]) == 0.0),)
         setting = tuple((k, a[k]) for k in over if k in a)
         cells.setdefault(group, {}).setdefault(setting, []).append(val)
     runs = []
     for group, settings in sorted(cells.items()):
         best = min(settings, key=lambda s: (sum(settings[s]) / len(settings[s]), s))
-        base = {k: v for k, v in group if k != "decay_is_zero"} | dict(best)
-        for seed in tune["seeds"]:
-            runs.append(make_run(experiment, base | {"seed": seed}, stage="tuned"))
+        base = {k: v for k, v in group if k != "separate_zero"} | dict(best)
+        runs += [make_run(experiment, base | {"seed": seed}) for seed in tune["seeds"]]
     return runs
 
 
-# -- validation: compose each distinct group choice once, then check every key and value type ----------------
-def validate(experiment: str, scale: str, conf_dir: Path = CONF_DIR) -> int:
-    """Check the sweep against the composed Hydra config; raise SweepError naming the file and key.
-
-    Composes once per distinct combination of group choices (~40 ms each), not once per run.
-    Returns the number of grid runs.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-
-    path = experiment_file(experiment, conf_dir)
-    spec = sweep_spec(experiment, scale, conf_dir)
-    runs = expand(experiment, scale, conf_dir)
-    combos: dict[tuple, list[Run]] = {}
-    for run in runs:
-        combos.setdefault(tuple(sorted(run.choices.items())), []).append(run)
-    with initialize_config_dir(str(conf_dir), version_base="1.3"):
-        for combo, members in combos.items():
-            base = [f"experiment={experiment}", f"scale={scale}", *(f"{k}={v}" for k, v in combo)]
-            try:
-                cfg = compose("config", overrides=base)
-            except HydraException as err:
-                raise SweepError(f"{path}: sweep.{scale}.grid: {' '.join(base[2:])}: "
-                                 f"{str(err).splitlines()[0]}") from None
-            for key in assignment(members[0]):
-                if key in GROUPS or key == "seed":
-                    continue
-                _check_key(cfg, key, path, scale, OmegaConf)
-            for run in members:
-                for key, value in assignment(run).items():
-                    if key not in GROUPS and key != "seed":
-                        _check_type(cfg, key, value, path, scale, OmegaConf)
-    for key in (spec.get("tune") or {}).get("over", []):
-        if not any(key in b for b in spec["grid"]):
-            raise SweepError(f"{path}: sweep.{scale}.tune.over names {key!r}, which no grid block sweeps")
-    return len(runs)
-
-
-def _check_key(cfg, key, path, scale, OmegaConf) -> None:
-    if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
-        known = ", ".join(sorted(OmegaConf.select(cfg, parent).keys())) if parent else ""
-        raise SweepError(f"{path}: sweep.{scale}.grid: override {key!r} does not exist in the config"
-                         + (f" (keys of {parent}: {known})" if known else ""))
-
-
-def _check_type(cfg, key, value: str, path, scale, OmegaConf) -> None:
-    default = OmegaConf.select(cfg, key)
-    parsed = yaml.safe_load(value)
-    numeric = (int, float)
-    if default is None or parsed is None:
-        if parsed is not None and not isinstance(parsed, numeric + (str, bool, list)):
-            raise SweepError(f"{path}: sweep.{scale}.grid: {key}={value} has an unsupported type")
-        return
-    ok = (isinstance(default, bool) and isinstance(parsed, bool)) or \
-         (isinstance(default, numeric) and not isinstance(default, bool) and isinstance(parsed, numeric)
-          and not isinstance(parsed, bool)) or \
-         (isinstance(default, str) and isinstance(parsed, str)) or \
-         (not isinstance(default, (bool, str, *numeric)))
-    if isinstance(default, int) and not isinstance(default, bool) and isinstance(parsed, float):
-        ok = False  # epochs=2.5 would fail inside the job
-    if not ok:
-        raise SweepError(f"{path}: sweep.{scale}.grid: {key}={value} is a {type(parsed).__name__}, "
-                         f"but {key} is a {type(default).__name__} (default {default!r})")
-
-
-# -- which config files a run reads (inputs of its rule) and their content digest ----------------------------
-def config_files(run: Run, scale: str, defaults: dict[str, str], conf_dir: Path = CONF_DIR) -> list[Path]:
-    """The YAML files composed into this run: config.yaml, its group choices, scale, experiment."""
-    choices = dict(defaults) | dict(run.choices) | {"scale": scale, "experiment": run.experiment}
-    return [conf_dir / "config.yaml"] + [conf_dir / g / f"{choices[g]}.yaml" for g in GROUPS if g in choices]
-
-
-_YAML: dict[Path, dict] = {}
-
-
-def _load(path: Path) -> dict:
-    if path not in _YAML:
-        _YAML[path] = yaml.safe_load(path.read_text()) or {}
-    return _YAML[path]
-
-
-def _without(doc: dict, dotted: str) -> dict:
-    """`doc` without the (possibly nested) key `dotted`."""
-    head, _, rest = dotted.partition(".")
-    if head not in doc:
-        return doc
-    if not rest:
-        return {k: v for k, v in doc.items() if k != head}
-    if not isinstance(doc[head], dict):
-        return doc
-    return {**doc, head: _without(doc[head], rest)}
-
-
-def run_digest(run: Run, files: list[Path], conf_dir: Path = CONF_DIR) -> str:
-    """Digest of what the run's config files say about this run: their data (comments and layout ignored),
-    minus the keys the run's own overrides replace (so a new default lr retrains only the runs that use the
-    default) and minus the keys that do not change a result (train.NOT_PART_OF_RUN: an experiment's sweep,
-    a scale's SLURM resources, threads). Adding seeds or grid points thus retrains nothing."""
-
-    overridden = [k for k in assignment(run) if k not in GROUPS]
-    parts = []
-    for path in files:
-        group = path.parent.name if path.parent != conf_dir and path.parent.name not in ("scale", "experiment") \
-            else ""
-        doc = _load(path)
-        if not group:
-            doc = {k: v for k, v in doc.items() if k not in NOT_PART_OF_RUN}
-        for key in overridden:
-            if not group:
-                doc = _without(doc, key)
-            elif key.startswith(group + "."):
-                doc = _without(doc, key[len(group) + 1:])
-        parts.append([str(path.relative_to(conf_dir)), doc])
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def default_choices(conf_dir: Path = CONF_DIR) -> dict[str, str]:
-    """Group defaults of conf/config.yaml and of the scale files' `override /group` lines."""
-    doc = _load(conf_dir / "config.yaml")
-    out = {}
-    for item in doc.get("defaults", []):
-        if isinstance(item, dict):
-            for k, v in item.items():
-                k = k.replace("optional ", "")
-                if v is not None and k in GROUPS:
-                    out[k] = v
-    return out
-
-
-def scale_choices(scale: str, conf_dir: Path = CONF_DIR) -> dict[str, str]:
-    doc = _load(conf_dir / "scale" / f"{scale}.yaml")
-    out = {}
-    for item in doc.get("defaults", []):
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if k.startswith("override /"):
-                    out[k.removeprefix("override /")] = v
-    return out
-
-
-def experiment_choices(experiment: str, conf_dir: Path = CONF_DIR) -> dict[str, str]:
-    doc = _load(experiment_file(experiment, conf_dir))
-    out = {}
-    for item in doc.get("defaults", []) or []:
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if k.startswith("override /"):
-                    out[k.removeprefix("override /")] = v
-    return out
-
-
-# -- command line: the tune stage and the dry-run listing ------------------------------------------------
+# -- command line: the reseed stage and the Hydra multirun listing --------------------------------------
 def main(argv=None) -> None:
     import argparse
     import json
 
     from adamw_repro import runio
+    from adamw_repro.workflow.resolver import Resolver
 
     parser = argparse.ArgumentParser(prog="python -m adamw_repro.workflow.sweeps")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("tune", help="write the tuned runs of an experiment from its finished grid runs")
+    t = sub.add_parser("reseed", help="write the reseed stage's runs of an experiment from its finished grid runs")
     t.add_argument("--experiment", required=True)
     t.add_argument("--scale", required=True)
     t.add_argument("--runs-dir", type=Path, required=True)
@@ -336,14 +178,18 @@ def main(argv=None) -> None:
     m.add_argument("experiment")
     m.add_argument("--scale", default="quick")
     args = parser.parse_args(argv)
+    resolver = Resolver(args.scale)
+    try:
+        spec, grid = resolver.sweep(args.experiment), resolver.grid(args.experiment)
+    except SweepError as err:
+        raise SystemExit(f"error: {err}") from None
     if args.command == "multirun":
-        print("\n".join(multirun_commands(args.experiment, args.scale)))
+        print("\n".join(multirun_commands(args.experiment, args.scale, spec)))
         return
-    grid = expand(args.experiment, args.scale)
     metrics = {r.run_id: json.loads((args.runs_dir / r.run_id / "metrics.json").read_text()) for r in grid}
-    tuned = tuned_runs(args.experiment, args.scale, metrics)
-    runio.write_json(args.out, {r.run_id: list(r.overrides) for r in tuned})
-    print(f"{args.experiment}: {len(tuned)} tuned runs")
+    reseeded = reseed(args.experiment, spec, grid, metrics)
+    runio.write_json(args.out, {r.run_id: list(r.overrides) for r in reseeded})
+    print(f"{args.experiment}: {len(reseeded)} runs with fresh seeds")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ The table gives training images per second for each model (a conf/model/ file na
 with `measured: false` are estimates and say so in their `basis`.
 """
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from typing import Any
 import yaml
 
 from adamw_repro.runconfig import CONF_DIR
-from adamw_repro.workflow import sweeps
 
 DEFAULT_TABLE = CONF_DIR / "throughput.yaml"
 # Evaluation is forward-only: about a third of the FLOPs of a training step (forward + backward) per image.
@@ -110,61 +108,22 @@ def signal_lead_seconds(runtime_minutes: int) -> int:
     return 0 if runtime_minutes < 10 else min(300, runtime_minutes * 6)
 
 
-# Images of the data sets whose size no config file states: (training pool, test set).
-DATASET_SIZES = {"cifar10": (50000, 10000), "cifar100": (50000, 10000), "imagenet32": (1281167, 50000)}
+def run_seconds(cfg: Mapping[str, Any], model: str, table: Mapping[str, Any], device: str) -> float | None:
+    """Estimated seconds of one run on `device` (a GPU of the table, or `cpu`) from its resolved config `cfg`;
+    None when the table has no rate for `model` (a conf/model/ name) there.
 
-
-@functools.cache
-def _yaml(path: Path) -> dict:
-    return yaml.safe_load(path.read_text()) or {}
-
-
-def _config_value(key: str, files: list[Path], overrides: dict[str, str], conf_dir: Path):
-    """A dotted key's value for one run: its own override, else the last of its config files that sets it
-    (experiment > scale > group files > config.yaml, Hydra's order for this project's defaults lists)."""
-    if key in overrides:
-        return yaml.safe_load(overrides[key])
-    for path in reversed(files):
-        doc = _yaml(path)
-        group = path.parent.name if path.parent != conf_dir else ""
-        dotted = key
-        if group and group not in ("scale", "experiment"):  # group files hold their group's keys
-            if not key.startswith(group + "."):
-                continue
-            dotted = key[len(group) + 1:]
-        node = doc
-        for part in dotted.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-            if node is None:
-                break
-        if node is not None:
-            return node
-    return None
-
-
-def run_seconds(run: sweeps.Run, scale: str, defaults: Mapping[str, str], table: Mapping[str, Any], device: str,
-                conf_dir: Path = CONF_DIR) -> float | None:
-    """Estimated seconds of one run on `device` (a GPU of the table, or `cpu`); None when the table has no rate
-    for its model there. `defaults`: the group choices of config.yaml, the scale and the experiment."""
-    files = sweeps.config_files(run, scale, defaults, conf_dir)
-    choices = dict(defaults) | dict(run.choices)
-    overrides = sweeps.assignment(run)
-
-    def get(key, default=None):
-        value = _config_value(key, files, overrides, conf_dir)
-        return default if value is None else value
-
-    model = choices.get("model")
+    Data sizes: `data.images` (train includes the validation split, as in the data set's files) for real data
+    sets, `data.train_size` / `data.test_size` for generated ones; the test set is evaluated every `test_every`
+    epochs and at the end, the validation split every epoch."""
     if model not in table["models"] or device not in table["models"][model]:
         return None
-    epochs, data = int(get("epochs", 1)), str(get("data.name"))
-    val = int(get("data.val_size", 0))
-    if data in DATASET_SIZES:
-        pool, test = DATASET_SIZES[data]
-        train = pool - val
-    else:  # generated data: sizes in its config file
-        train, test = int(get("data.train_size", 0)), int(get("data.test_size", 0))
-    test_every = int(get("test_every", 1) or 0)
-    test_passes = (epochs // test_every if test_every else 0) + 1  # and always at the end
+    data, epochs = cfg["data"], int(cfg["epochs"])
+    val = int(data.get("val_size", 0))
+    if "images" in data:
+        train, test = int(data["images"]["train"]) - val, int(data["images"]["test"])
+    else:
+        train, test = int(data.get("train_size", 0)), int(data.get("test_size", 0))
+    test_every = int(cfg.get("test_every") or 0)
+    test_passes = (epochs // test_every if test_every else 0) + 1
     eval_per_epoch = val + test * test_passes / max(epochs, 1)
     return estimate_seconds(model, epochs, train, table, device=device, eval_images=round(eval_per_epoch))

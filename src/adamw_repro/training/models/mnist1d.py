@@ -16,7 +16,7 @@ def cnn(in_channels: int, num_classes: int, width: int, depth: int, batch_norm: 
     for i in range(depth):
         k = 5 if i == 0 else 3
         stride = 2 if i < 3 else 1  # 40 -> 19 -> 10 -> 5, then keep 5
-        layers.append(nn.Conv1d(c_in, width, k, stride=stride, padding=1 if i == 0 else 1))
+        layers.append(nn.Conv1d(c_in, width, k, stride=stride, padding=1))
         if batch_norm:
             layers.append(nn.BatchNorm1d(width))
         layers.append(nn.ReLU())
