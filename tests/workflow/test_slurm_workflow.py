@@ -164,11 +164,11 @@ def epochs_per_second(work: Path, tmp: Path) -> float:
 
 def test_a_run_longer_than_the_time_limit_continues_over_three_jobs(cluster, tmp_path):
     # A site whose jobs may last 1 minute (SLURM's smallest limit; a job gets ~50 s of training before the SIGTERM
-    # SLURM sends at the limit) and a run of ~2.5 such jobs: each job is stopped, checkpoints and exits 75; Snakemake
+    # SLURM sends at the limit) and a run of ~3 such jobs: each job is stopped, checkpoints and exits 75; Snakemake
     # resubmits it (retries sized by the plan from conf/throughput.yaml) and the next job continues from the
     # checkpoint, until the run is done.
     work = copy_workflow(tmp_path / "w")
-    epochs = int(125 * epochs_per_second(work, tmp_path))
+    epochs = int(160 * epochs_per_second(work, tmp_path))  # ~3 jobs' worth: >= 3 even if the load eases
     experiment = long_experiment(work, epochs=epochs)
     config = ["--config", "scale=smoke", f"experiments={experiment}"]
     site = {"ADAMW_SLURM_MAX_RUNTIME": "1"}
