@@ -1,4 +1,4 @@
-"""Claim by claim: the ten findings of PAPER.md section 4, each judged on the aggregated tables.
+"""Claim by claim: the ten findings of docs/paper.md section 4, each judged on the aggregated tables.
 
 Rules every claim follows:
 - Hyperparameters are selected on validation error (mean over seeds of `final_val_error`, one cell of the
@@ -264,7 +264,7 @@ def _get(obj: Any, key: str) -> Any:
 
 
 def claim_1(identities: Iterable[Any] | None, value: float) -> ClaimResult:
-    """Identities of PAPER.md section 1 (objects or dicts with name, holds, detail): exact, no interval."""
+    """Identities of docs/paper.md section 1 (objects or dicts with name, holds, detail): exact, no interval."""
     identities = list(identities or [])
     if not identities:
         return _not_run(1, "identities", "The identities were not checked: no results were passed in.")
@@ -644,7 +644,7 @@ def _checked(table: pd.DataFrame | None, needs: Sequence[str], name: str) -> pd.
 
 def evaluate_claims(runs: pd.DataFrame, history: pd.DataFrame | None, thresholds: dict,
                     identities: Iterable[Any] | None = None) -> list[ClaimResult]:
-    """Judge the ten findings of PAPER.md section 4 on the aggregated tables (one scale).
+    """Judge the ten findings of docs/paper.md section 4 on the aggregated tables (one scale).
 
     runs: one row per run (schema.RUN_COLUMNS); history: one row per run and epoch (schema.HISTORY_COLUMNS),
     or None; thresholds: as returned by `load_thresholds`; identities: results of

@@ -177,7 +177,7 @@ def what_was_run(scale: str, runs: pd.DataFrame, prov: dict) -> str:
 
 
 def identities_section(identities) -> str:
-    lines = ["## The identities of PAPER.md section 1, checked on the installed code at report time", ""]
+    lines = ["## The identities of docs/paper.md section 1, checked on the installed code at report time", ""]
     lines += [f"- {'holds' if r.holds else '**FAILS**'}: {r.name} ({r.detail})" for r in identities]
     return "\n".join(lines)
 
