@@ -20,7 +20,9 @@ os.environ.update(
 
 
 def _config_error(message):
-    raise WorkflowError(message)
+    """Bad input: one line on stderr, before any job starts (a WorkflowError would add Snakemake's trace lines)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
 
 
 SCALES = sorted(p.stem for p in (CONF / "scale").glob("*.yaml"))
@@ -42,9 +44,16 @@ except sweeps.SweepError as err:
 
 def _selected_experiments():
     chosen = config.get("experiments", "all")
-    if isinstance(chosen, str):
-        chosen = sweeps.experiments(CONF) if chosen == "all" else [e for e in chosen.split(",") if e]
-    return [str(e) for e in chosen]
+    if isinstance(chosen, list | tuple):
+        chosen = ",".join(str(e) for e in chosen)
+    chosen = "" if chosen is None else str(chosen)
+    names = sweeps.experiments(CONF) if chosen == "all" else [e.strip() for e in chosen.split(",") if e.strip()]
+    if not names:
+        _config_error(
+            f"--config experiments={chosen} names no experiment; allowed: all, or a comma-separated list of "
+            f"{', '.join(sweeps.experiments(CONF))} (files in conf/experiment/)"
+        )
+    return names
 
 
 try:
@@ -55,6 +64,17 @@ try:
     TUNED_EXPERIMENTS = [e for e in EXPERIMENTS if RESOLVER.sweep(e).get("tune")]
 except sweeps.SweepError as err:
     _config_error(str(err))
+
+# The report's decision thresholds, checked before any job starts (each finding 1..10 has a numeric value),
+# not by the last job after hours of training.
+CLAIMS = CONF / "claims.yaml"
+try:
+    from adamw_repro.analysis.claims import validate_thresholds
+
+    validate_thresholds(sweeps.read_yaml(CLAIMS), source=str(CLAIMS))
+except ValueError as err:  # SweepError too: a YAML syntax error, named with its line
+    message = " ".join(str(err).split())
+    _config_error(f"{message} (fix conf/claims.yaml)")
 
 RESULTS = f"results/{SCALE}"
 REPORT_DIR = "reports" if SCALE == "quick" else f"reports/{SCALE}"

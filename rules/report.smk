@@ -114,7 +114,7 @@ rule report:
         figures=expand(f"{REPORT_DIR}/figures/{{figure}}.png", figure=FIGURES),
         range_json=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.json", optimizer=RANGE_OPTIMIZERS),
         range_figure=[f"{REPORT_DIR}/figures/clr_range.png"] if RANGE_OPTIMIZERS else [],
-        thresholds=ancient(str(CONF / "claims.yaml")),
+        thresholds=str(CLAIMS),  # a real input: a changed threshold rewrites the report
     output:
         report(f"{REPORT_DIR}/report.md", caption="../reports/captions/report.rst", category="Report"),
     log:

@@ -23,17 +23,32 @@ class ConfigError(ValueError):
 
 
 def run_config(cfg: DictConfig) -> dict:
-    """The resolved config of one run, without the keys that do not change its result."""
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    run = {k: v for k, v in resolved.items() if k not in NOT_PART_OF_RUN}
+    """The resolved config of one run, without the keys that do not change its result.
+
+    Key by key, so that the `hydra` node (present when the default run directory is resolved) is never
+    resolved: its run.dir is computed from this very function."""
+    run = {}
+    for key in cfg:
+        if key not in NOT_PART_OF_RUN:
+            node = cfg[key]
+            run[key] = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
     run["data"] = {k: v for k, v in run["data"].items() if k not in NOT_PART_OF_DATA}
     return run
 
 
 def config_digest(run_cfg: dict) -> str:
+    """sha1 of the run's resolved config: metrics.json and checkpoint.pt carry it to tell their run apart."""
     return hashlib.sha1(json.dumps(run_cfg, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _run_digest_resolver(*, _root_: DictConfig) -> str:
+    return config_digest(run_config(_root_))[:12]
+
+
+# `${run_digest:}` in conf/config.yaml names the default run directory after the config: the same command
+# without hydra.run.dir finds its own run again (resumes it, or answers it when finished).
+if not OmegaConf.has_resolver("run_digest"):
+    OmegaConf.register_new_resolver("run_digest", _run_digest_resolver)
 
 
 def run_label(cfg: DictConfig, run_id: str) -> str:

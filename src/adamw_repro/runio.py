@@ -54,6 +54,71 @@ def torch_save(path: Path, obj) -> None:
     write_bytes(path, buf.getvalue())
 
 
+def move_aside(path: Path, why: str) -> Path:
+    """Rename `path` to `<name>.<why>-<UTC time>` beside it (never deleted: a person may want it back)."""
+    import time
+
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
+    os.replace(path, target)
+    return target
+
+
+RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "checkpoint.pt")
+
+
+def set_aside_run(run_dir: Path, old_digest: str) -> Path:
+    """Move another config's run out of the way, into `run_dir/superseded-<its digest>/`, and say so on
+    stderr: a run directory given to two configs keeps both, and the one asked for now trains there.
+    (Refusing instead would stop the workflow, which reruns a run directory after its config changed.)"""
+    import sys
+
+    run_dir = Path(run_dir)
+    name = f"superseded-{str(old_digest)[:12]}"
+    target, n = run_dir / name, 1
+    while target.exists():
+        n += 1
+        target = run_dir / f"{name}-{n}"
+    target.mkdir()
+    for file in RUN_FILES:
+        if (run_dir / file).exists():
+            os.replace(run_dir / file, target / file)
+    print(f"warning: {run_dir} held a run of another config (digest {str(old_digest)[:12]}); moved it to "
+          f"{target}", file=sys.stderr)
+    return target
+
+
+def remove_stale_tmp(folder: Path) -> list[Path]:
+    """Delete the temporary files of `write_bytes` left by a writer that was killed: `.NAME.tmpPID` whose
+    process is gone. A live writer's file is kept. Returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[-1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def git_commit() -> str:
     """The commit of the code that ran (with '+dirty' when the tree had changes), or 'unknown'."""
     root = Path(__file__).resolve().parents[2]

@@ -107,3 +107,117 @@ def test_unknown_optimizer_and_negative_values_name_the_option():
         build_optimizer("lamb", parameter_groups(nn.Linear(2, 2)), lr=0.1)
     with pytest.raises(ValueError, match=r"optimizer.weight_decay must be >= 0"):
         build_optimizer("adamw", parameter_groups(nn.Linear(2, 2)), lr=0.1, weight_decay=-1.0)
+
+
+# -- the torch.optim.Optimizer contract, for the paper's AdamW and SGDW ------------------------------------
+def _fit(opt, params, steps: int, scheduler=None, seed: int = 1) -> list[torch.Tensor]:
+    torch.manual_seed(seed)
+    for _ in range(steps):
+        for p in params:
+            p.grad = torch.randn_like(p)
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+    return [p.detach().clone() for p in params]
+
+
+@pytest.mark.parametrize("cls", [AdamW, SGDW])
+def test_add_param_group_gives_the_new_group_its_own_alpha(cls):
+    """Unfreezing a layer: the new group steps, with alpha = its lr, and decays by eta_t * lambda."""
+    a, b = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(2))
+    opt = cls([a], lr=0.1, weight_decay=0.1)
+    opt.add_param_group({"params": [b], "lr": 0.01})
+    assert opt.param_groups[1]["alpha"] == 0.01 and opt.param_groups[1]["weight_decay"] == 0.1
+    set_multiplier(opt, 0.5)
+    assert opt.param_groups[1]["lr"] == 0.005
+    b.grad, a.grad = torch.zeros(2), torch.zeros(3)
+    opt.step()
+    # Zero gradient: only the decoupled decay acts, 1 - eta_t * lambda with eta_t = 0.5 in both groups.
+    assert torch.equal(b.detach(), torch.full((2,), 1 - 0.5 * 0.1))
+    assert torch.equal(a.detach(), torch.full((3,), 1 - 0.5 * 0.1))
+
+
+def test_a_group_added_to_a_torch_optimizer_is_scheduled_too():
+    a, b = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(2))
+    opt = build_optimizer("adam", [{"params": [a]}], lr=0.1)
+    opt.add_param_group({"params": [b], "lr": 0.02})
+    set_multiplier(opt, 0.5)
+    assert [g["lr"] for g in opt.param_groups] == [0.05, 0.01]
+
+
+@pytest.mark.parametrize("cls", [AdamW, SGDW])
+def test_state_dict_round_trip_continues_bitwise(cls):
+    """Save after 5 steps, load into a fresh optimizer, 5 more steps: bitwise the uninterrupted run."""
+    torch.manual_seed(0)
+    init = [torch.randn(4, 3), torch.randn(3)]
+    ref = [nn.Parameter(t.clone()) for t in init]
+    ref_opt = cls(ref, lr=0.05, weight_decay=0.01)
+    _fit(ref_opt, ref, 5, seed=1)
+    expected = _fit(ref_opt, ref, 5, seed=2)
+
+    first = [nn.Parameter(t.clone()) for t in init]
+    opt = cls(first, lr=0.05, weight_decay=0.01)
+    _fit(opt, first, 5, seed=1)
+    saved = opt.state_dict()
+    resumed = [nn.Parameter(p.detach().clone()) for p in first]
+    fresh = cls(resumed, lr=123.0, weight_decay=0.5)  # hyperparameters come from the state
+    fresh.load_state_dict(saved)
+    assert fresh.param_groups[0]["alpha"] == 0.05 and fresh.param_groups[0]["weight_decay"] == 0.01
+    got = _fit(fresh, resumed, 5, seed=2)
+    assert all(torch.equal(x, y) for x, y in zip(got, expected, strict=True))
+
+
+@pytest.mark.parametrize("cls", [AdamW, SGDW])
+def test_closure_is_evaluated_with_gradients_and_its_loss_returned(cls):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    opt = cls(model.parameters(), lr=0.01)
+    x, y = torch.randn(8, 3), torch.randn(8, 1)
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()  # would fail if step() ran the closure under no_grad
+        return loss
+
+    before = nn.functional.mse_loss(model(x), y).item()
+    losses = [opt.step(closure).item() for _ in range(30)]
+    assert losses[0] == pytest.approx(before) and losses[-1] < losses[0]
+    assert opt.step() is None
+
+
+@pytest.mark.parametrize("cls", [AdamW, SGDW])
+@pytest.mark.parametrize("make", [
+    lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.5),
+    lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=4),
+])
+def test_torch_schedulers_drive_eta_and_so_the_decay(cls, make):
+    """A torch scheduler writes lr; eta_t = lr / alpha, so the decay follows the schedule, not alpha."""
+    p = nn.Parameter(torch.ones(3))
+    opt = cls([p], lr=0.1, weight_decay=0.2)
+    sched = make(opt)
+    expected = torch.ones(3)
+    for _ in range(4):
+        eta = opt.param_groups[0]["lr"] / 0.1
+        expected = expected * (1 - eta * 0.2)
+        p.grad = torch.zeros(3)
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["alpha"] == 0.1
+    assert torch.allclose(p.detach(), expected, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("cls", [AdamW, SGDW])
+def test_reduce_lr_on_plateau_lowers_eta(cls):
+    p = nn.Parameter(torch.ones(3))
+    opt = cls([p], lr=0.1, weight_decay=0.2)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=0)
+    for _ in range(3):
+        p.grad = torch.zeros(3)
+        opt.step()
+        sched.step(1.0)  # no improvement
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.1**2)
+    before = p.detach().clone()
+    p.grad = torch.zeros(3)
+    opt.step()
+    assert torch.allclose(p.detach(), before * (1 - 0.01 * 0.2), rtol=0, atol=1e-7)

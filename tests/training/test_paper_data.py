@@ -235,3 +235,30 @@ def test_augment_is_deterministic_under_a_seed():
     b = aug.augment(x, torch.Generator().manual_seed(3))
     c = aug.augment(x, torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_imagenet32_batches_are_read_by_a_restricted_unpickler(tmp_path, monkeypatch):
+    """numpy arrays (protocols 2 and 5) load; a file that would call os.system is refused, naming the file."""
+    rng = np.random.default_rng(0)
+    for protocol in (2, 5):
+        path = tmp_path / f"val_data_{protocol}"
+        with open(path, "wb") as f:
+            pickle.dump({"data": _images(rng, 3), "labels": np.array([1, 2, 1000]), "mean": np.zeros(3072)},
+                        f, protocol=protocol)
+        images, labels = imagenet32.read_batch(path)
+        assert images.shape == (3, 3, 32, 32) and labels.tolist() == [0, 1, 999]
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "train_data_batch_1"
+    with open(evil, "wb") as f:
+        pickle.dump({"data": _Evil(), "labels": [1]}, f, protocol=2)
+    with pytest.raises(ValueError, match=r"train_data_batch_1: not an ImageNet32x32 batch file .*forbidden "
+                                         r"global (posix|os)\.system"):
+        imagenet32.read_batch(evil)
+    assert not (tmp_path / "pwned").exists()

@@ -96,7 +96,7 @@ def test_kill_9_mid_run_then_rerun_resumes_and_matches(tmp_path, data_root):
     assert again.returncode == 0, again.stderr
     resumed = json.loads((run_dir / "metrics.json").read_text())
     expected = json.loads((tmp_path / "ref" / "metrics.json").read_text())
-    assert resumed["resumed_from"] is not None and resumed["resumed_from"] >= 9
+    assert resumed["resumed_from"] is not None and resumed["resumed_from"] >= 8  # the line comes before its save
     assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
     strip = lambda p: [ln.rsplit(",", 1)[0] for ln in p.read_text().splitlines()]  # noqa: E731
     assert strip(run_dir / "history.csv") == strip(tmp_path / "ref" / "history.csv")

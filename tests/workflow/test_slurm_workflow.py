@@ -127,7 +127,8 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
         again = slurm_snakemake(work, *config)
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     resumed = json.loads((run_dir / "metrics.json").read_text())
-    assert resumed["resumed_from"] is not None and resumed["resumed_from"] >= 120
+    # kill -9 may land between the epoch-120 progress line and its checkpoint
+    assert resumed["resumed_from"] is not None and resumed["resumed_from"] >= 119
 
     reference = tmp_path / "reference"
     overrides = [o for o in yaml.safe_load((run_dir / ".hydra/overrides.yaml").read_text())

@@ -7,6 +7,7 @@ and on SIGTERM (SLURM's warning before a time limit or preemption), so that a re
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import signal
@@ -19,6 +20,7 @@ from torch import nn
 
 from adamw_repro import runio
 from adamw_repro.runconfig import ConfigError, run_label
+from adamw_repro.training.checks import check_against_data
 from adamw_repro.training.data import Splits, load_splits
 from adamw_repro.training.models import build_model
 from adamw_repro.training.optim import build_optimizer, parameter_groups, set_multiplier, set_weight_decay
@@ -30,12 +32,15 @@ EXIT_PREEMPTED = 75  # EX_TEMPFAIL: the job stopped early on request and left a 
 
 
 class StopRequested(Exception):
-    """SIGTERM arrived; a checkpoint was written."""
+    """SIGTERM or SIGINT arrived; a checkpoint is written."""
 
 
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but torch sees no CUDA GPU here; allowed: auto (GPU when there is one) "
+                          "or cpu (conf/config.yaml or device=...)")
     return torch.device(name)
 
 
@@ -109,6 +114,7 @@ class Run:
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "epoch": self.epoch, "step": self.step, "history": self.history, "seconds": self.seconds,
             "perm": self.perm, "batch_index": self.batch_index, "train_sums": self.train_sums,
+            "diverged": self.diverged,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -122,6 +128,7 @@ class Run:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         for key in ("epoch", "step", "history", "seconds", "perm", "batch_index", "train_sums"):
             setattr(self, key, state[key])
+        self.diverged = bool(state.get("diverged", False))
 
     # -- training ------------------------------------------------------------------------------------
     def train_epoch(self, stop_requested) -> None:
@@ -192,40 +199,80 @@ def configure_torch(cfg, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def install_stop_handler():
-    """SIGTERM (scancel, SLURM's --signal before the limit, preemption) asks the loop to checkpoint and stop."""
-    flag = {"stop": False}
+class StopHandler:
+    """SIGTERM (scancel, SLURM's --signal before the limit, preemption) and SIGINT (Ctrl-C) ask the loop to
+    checkpoint and stop. Calling it gives the signal's name once one arrived, else None."""
 
-    def handler(signum, frame):
-        flag["stop"] = True
+    def __init__(self):
+        self.signal = None
+        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
 
-    signal.signal(signal.SIGTERM, handler)
-    return lambda: flag["stop"]
+    def _handle(self, signum, frame) -> None:
+        self.signal = signal.Signals(signum).name
+
+    def __call__(self) -> str | None:
+        return self.signal
+
+    def restore(self) -> None:
+        """Give the signals back (an in-process caller keeps its own Ctrl-C)."""
+        for s, h in self.previous.items():
+            signal.signal(s, h)
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict | None:
+    """The resume state in `path`, or None. Read with weights_only=True: tensors and plain containers only,
+    so a replaced file cannot run code. An unreadable file (truncated, empty, foreign) is moved aside and
+    named on stderr; the run then starts from scratch instead of failing the same way on every rerun."""
+    if not path.exists():
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as err:  # the disk, not the file: stop rather than set a good checkpoint aside
+        raise ConfigError(f"{path} cannot be read ({err.strerror}); check the file system and rerun") from None
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+        if not isinstance(state, dict) or "config_digest" not in state:
+            raise ValueError("not a checkpoint of this project")
+        return state
+    except Exception as err:  # noqa: BLE001 torch raises many types for a bad file; each means "unreadable"
+        moved = runio.move_aside(path, "corrupt")
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        print(f"warning: {path} is unreadable ({type(err).__name__}: {reason}); moved to {moved.name}; "
+              f"the run starts from scratch", file=sys.stderr)
+        return None
 
 
 def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
     """Train (or resume) the run and write config.yaml, history.csv, checkpoint.pt and metrics.json."""
     start = time.perf_counter()
-    stop_requested = install_stop_handler()
     device = pick_device(cfg.device)
     configure_torch(cfg, device)
-    splits = load_splits(cfg.data, device)
+    try:
+        splits = load_splits(cfg.data, device)
+    except (FileNotFoundError, PermissionError, ValueError) as err:  # the loaders name the file and the fix
+        raise ConfigError(str(err)) from None
+    check_against_data(cfg, len(splits.x_train))
     run = Run(cfg, splits, device)
     run_dir.mkdir(parents=True, exist_ok=True)
+    runio.remove_stale_tmp(run_dir)  # half-written files of a killed writer
     ckpt_path = run_dir / "checkpoint.pt"
-    resumed_from = None
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if state.get("config_digest") == digest and not state.get("final"):
-            run.load_state_dict(state)
-            resumed_from = run.epoch + run.batch_index / run.steps_per_epoch
+    resumed_from, state = None, load_checkpoint(ckpt_path, device)
+    if state is not None and state["config_digest"] != digest:
+        runio.set_aside_run(run_dir, state["config_digest"])
+        state = None
+    finished = state is not None and bool(state.get("final"))
+    if state is not None:  # also the final one: killed before metrics.json, the run is only summarized
+        run.load_state_dict(state)
+        # mid-epoch (a signal) when the epoch's batch order is saved; else at the epoch boundary
+        resumed_from = run.epoch + (run.batch_index / run.steps_per_epoch if run.perm is not None else 0)
     runio.write_yaml(run_dir / "config.yaml", run_cfg)
     first_step_seconds = time.perf_counter() - start
     progress = Progress(cfg, run_dir)
 
-    def save(final: bool = False) -> None:
-        runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": final})
+    def save() -> None:  # a resume checkpoint; the final one (below) also keeps the run's speed
+        runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": False})
 
+    stop_requested = StopHandler()  # from here on a signal ends in a checkpoint, not a traceback
     loop_start = time.perf_counter()
     first_step_unix = time.time()  # the benchmark compares it with the time the process was started
     steps_before, train_seconds = run.step, 0.0
@@ -236,8 +283,9 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
         except StopRequested:
             run.seconds += time.perf_counter() - t0
             save()
-            print(f"stopped on SIGTERM at epoch {run.epoch} step {run.step}; checkpoint {ckpt_path}",
-                  file=sys.stderr)
+            stop_requested.restore()
+            print(f"stopped on {stop_requested()} at epoch {run.epoch} step {run.step}; checkpoint {ckpt_path}; "
+                  "the same command resumes", file=sys.stderr)
             sys.exit(EXIT_PREEMPTED)
         run.seconds += time.perf_counter() - t0
         train_seconds += time.perf_counter() - t0
@@ -250,13 +298,17 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
         if run.epoch % cfg.checkpoint_every == 0 and run.epoch < cfg.epochs and not run.diverged:
             save()
     loop_seconds = time.perf_counter() - loop_start
-    save(final=True)
-    runio.write_csv(run_dir / "history.csv", HISTORY_FIELDS, run.history)
+    stop_requested.restore()
     steps = run.step - steps_before
-    metrics = summarize(run, digest, device, steps_per_second=steps / max(loop_seconds, 1e-9),
-                        train_steps_per_second=steps / max(train_seconds, 1e-9),
-                        first_step_seconds=first_step_seconds, first_step_unix=first_step_unix,
-                        resumed_from=resumed_from)
+    speed = {"steps_per_second": steps / max(loop_seconds, 1e-9),
+             "train_steps_per_second": steps / max(train_seconds, 1e-9),
+             "first_step_seconds": first_step_seconds, "first_step_unix": first_step_unix}
+    if finished:  # summarized from the final checkpoint: the speed of the process that trained
+        speed = state.get("speed") or speed
+    else:
+        runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": True, "speed": speed})
+    runio.write_csv(run_dir / "history.csv", HISTORY_FIELDS, run.history)
+    metrics = summarize(run, digest, device, **speed, resumed_from=resumed_from)
     runio.write_json(run_dir / "metrics.json", metrics)  # written last: its presence marks a finished run
     return metrics
 

@@ -37,8 +37,11 @@ class AdamW(Optimizer):
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"optimizer.betas must lie in [0, 1), got {tuple(betas)}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
-        for group in self.param_groups:
-            group.setdefault("alpha", group["lr"])
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's add_param_group (also used by __init__), plus the group's base rate alpha: its own lr."""
+        Optimizer.add_param_group(self, param_group)
+        _set_alpha(self.param_groups[-1])
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -46,7 +49,7 @@ class AdamW(Optimizer):
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             lr, eps, lam = group["lr"], group["eps"], group["weight_decay"]
-            eta = lr / group["alpha"]  # the schedule multiplier eta_t
+            eta = lr / group["alpha"] if group["alpha"] else 0.0  # the schedule multiplier eta_t (a frozen group: 0)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -94,15 +97,15 @@ class SGDW(Optimizer):
             raise ValueError(f"optimizer.momentum must lie in [0, 1), got {momentum}")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                                       dampening=dampening, nesterov=nesterov))
-        for group in self.param_groups:
-            group.setdefault("alpha", group["lr"])
+
+    add_param_group = AdamW.add_param_group
 
     @torch.no_grad()
     def step(self, closure=None):
         loss = _evaluate(closure)
         for group in self.param_groups:
             lr, mu, lam = group["lr"], group["momentum"], group["weight_decay"]
-            decay = lr / group["alpha"] * lam  # eta_t * lambda
+            decay = (lr / group["alpha"] if group["alpha"] else 0.0) * lam  # eta_t * lambda
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -119,6 +122,11 @@ class SGDW(Optimizer):
                     p.mul_(1 - decay)
                 p.add_(g, alpha=-lr)
         return loss
+
+
+def _set_alpha(group: dict) -> None:
+    """alpha of a new group: its lr, or, when a torch scheduler already set one, its initial_lr."""
+    group.setdefault("alpha", group.get("initial_lr", group["lr"]))
 
 
 def _evaluate(closure):
@@ -201,4 +209,4 @@ def set_weight_decay(optimizer: Optimizer, weight_decay: float) -> None:
 def set_multiplier(optimizer: Optimizer, eta: float) -> None:
     """Write lr = alpha * eta_t into every group: the one place the schedule touches the optimizer."""
     for g in optimizer.param_groups:
-        g["lr"] = g["alpha"] * eta
+        g["lr"] = g.setdefault("alpha", g["lr"]) * eta  # a group added later to a torch optimizer gets alpha too

@@ -2,59 +2,69 @@
 
 This module checks the config and answers a finished run before torch is imported: a finished run asked
 again returns at once, and bad input fails in well under a second with one line that names the option,
-the allowed values and the file to change.
+the allowed values and the file to change. What a run directory may hold besides its own run is settled
+here too: an unreadable metrics.json is moved aside, another config's run is set aside, never overwritten.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from adamw_repro import runio
 from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
-from adamw_repro.schema import OPTIMIZERS, SCHEDULES
+from adamw_repro.training.checks import check_config
+
+__all__ = ["ConfigError", "check_config", "finished_metrics", "train"]
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Raise ConfigError for values the optimizers and schedules cannot take."""
-    opt, sched = cfg.optimizer, cfg.schedule
-    if opt.name not in OPTIMIZERS:
-        raise ConfigError(f"optimizer.name={opt.name!r} is unknown; allowed: {', '.join(OPTIMIZERS)} "
-                          f"(choose a file in conf/optimizer/)")
-    if sched.name not in SCHEDULES:
-        raise ConfigError(f"schedule.name={sched.name!r} is unknown; allowed: {', '.join(SCHEDULES)} "
-                          f"(choose a file in conf/schedule/)")
-    if not isinstance(opt.lr, int | float) or opt.lr <= 0:
-        raise ConfigError(f"optimizer.lr={opt.lr} must be a positive number "
-                          f"(conf/optimizer/{opt.name}.yaml or optimizer.lr=...)")
-    for key in ("weight_decay", "lambda_norm"):
-        value = opt.get(key)
-        if value is not None and (not isinstance(value, int | float) or value < 0):
-            raise ConfigError(f"optimizer.{key}={value} must be a number >= 0 "
-                              f"(conf/optimizer/{opt.name}.yaml or optimizer.{key}=...)")
-    if opt.get("lambda_norm") is not None and opt.get("weight_decay") is not None:
-        raise ConfigError("optimizer.weight_decay and optimizer.lambda_norm are both set; set one of them "
-                          f"(the other null) in conf/optimizer/{opt.name}.yaml or the overrides")
-    for key in ("epochs", "batch_size", "threads"):
-        if not isinstance(cfg[key], int) or cfg[key] < 1:
-            raise ConfigError(f"{key}={cfg[key]} must be a positive integer (conf/config.yaml or {key}=...)")
-    if cfg.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device={cfg.device!r} is unknown; allowed: auto, cpu, cuda (conf/config.yaml)")
+def read_metrics(run_dir: Path) -> dict | None:
+    """metrics.json of `run_dir`, or None. An unreadable one (a torn copy, a disk fault) is moved aside,
+    named on stderr, and the run is finished again from its final checkpoint."""
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+        if not isinstance(metrics, dict) or "config_digest" not in metrics:
+            raise ValueError("no config_digest")
+        return metrics
+    except (ValueError, UnicodeDecodeError) as err:
+        writable_or_fail(run_dir, f"its metrics.json is unreadable ({type(err).__name__})")
+        moved = runio.move_aside(path, "corrupt")
+        print(f"warning: {path} is unreadable ({type(err).__name__}: {err}); moved to {moved.name}",
+              file=sys.stderr)
+        return None
 
 
 def finished_metrics(run_dir: Path, digest: str) -> dict | None:
     """The metrics of a finished run with this exact config, or None."""
-    path = run_dir / "metrics.json"
-    if not path.exists():
-        return None
-    metrics = json.loads(path.read_text())
-    return metrics if metrics.get("config_digest") == digest else None
+    metrics = read_metrics(run_dir)
+    return metrics if metrics is not None and metrics.get("config_digest") == digest else None
+
+
+def writable_or_fail(run_dir: Path, why: str = "the run must write there") -> None:
+    """ConfigError unless `run_dir` (or the folder it will be made in) is writable."""
+    folder = run_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"hydra.run.dir={run_dir}: {folder} is a file; allowed: a folder, new or existing "
+                          f"(hydra.run.dir=... or conf/config.yaml)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"hydra.run.dir={run_dir}: {folder} is not writable and {why}; allowed: a writable "
+                          f"folder (hydra.run.dir=... or conf/config.yaml)")
 
 
 def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
-    """Train one run into `run_dir` (Hydra's run directory by default); returns its metrics."""
+    """Train one run into `run_dir` (Hydra's run directory by default); returns its metrics.
+
+    A finished run of the same config is answered without training (also from a read-only folder);
+    a finished run of another config is moved aside (`runio.set_aside_run`), never overwritten."""
     if run_dir is None:
         from hydra.core.hydra_config import HydraConfig
 
@@ -63,24 +73,71 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     check_config(cfg)
     run_cfg = run_config(cfg)
     digest = config_digest(run_cfg)
-    done = finished_metrics(run_dir, digest)
-    if done is not None:
-        return done
+    metrics = read_metrics(run_dir)
+    if metrics is not None and metrics.get("config_digest") == digest:
+        return metrics
+    writable_or_fail(run_dir)
+    if metrics is not None:
+        runio.set_aside_run(run_dir, metrics["config_digest"])
     from adamw_repro.training.loop import fit  # imports torch: only when there is work to do
 
     return fit(cfg, run_cfg, digest, run_dir)
 
 
+def _prepare_argv(argv: list[str]) -> list[str]:
+    """Checks Hydra would answer with a traceback: a run directory that is a file; and for a read-only run
+    directory, Hydra's own files (.hydra/, the job log) are not written, so a finished run can be answered."""
+    if "-m" in argv or "--multirun" in argv:
+        return argv
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("hydra.run.dir=")]
+    if not given:
+        return argv
+    run_dir = Path(given[-1])
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"hydra.run.dir={run_dir} is a file; allowed: a folder, new or existing "
+                          "(hydra.run.dir=...)")
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK):
+        return [*argv, "hydra.output_subdir=null", "hydra/job_logging=disabled"]
+    return argv
+
+
+def _config_problem(err: Exception) -> str | None:
+    """One line for an error of the config files or overrides (Hydra, OmegaConf, YAML), else None."""
+    import yaml
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    cause = err
+    while cause is not None and not isinstance(cause, yaml.YAMLError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        mark = getattr(cause, "problem_mark", None)
+        where = f"{mark.name}: line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "conf/"
+        return f"{where}: not valid YAML ({getattr(cause, 'problem', None) or cause}); fix the file"
+    if isinstance(err, HydraException | OmegaConfBaseException):
+        return " ".join(str(err).split("Config search path:")[0].split())
+    return None
+
+
+def _reraise(err: Exception):
+    raise err
+
+
+def _fail(err: BaseException, code: int = 2) -> None:
+    print(f"error: {str(err).replace(chr(10), ' ')}", file=sys.stderr)
+    exit_now(code)
+
+
 def main() -> None:
+    """The command line: bad input and faults end in one line on stderr (exit 2); only a bug keeps its traceback."""
     import hydra
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
     def _main(cfg: DictConfig) -> None:
         try:
             metrics = train(cfg)
-        except ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+        except (ConfigError, OSError) as err:  # OSError: a disk full or a folder gone mid-run, named
+            _fail(err)
         from hydra.core.hydra_config import HydraConfig
 
         # The log's last line: the workflow shows it as the run's one-line summary.
@@ -88,7 +145,18 @@ def main() -> None:
         print(f"{name}: {metrics['status']}, test error {metrics['final']['test_error']:.4f} "
               f"after {metrics['epochs']} epochs ({metrics['wall_seconds']:.1f} s)")
 
-    _main()
+    # Hydra re-raises instead of printing a trace: an error of the config files or overrides becomes one line
+    # below; anything else (a bug) keeps its full traceback.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        sys.argv[1:] = _prepare_argv(sys.argv[1:])
+        _main()
+    except ConfigError as err:
+        _fail(err)
+    except Exception as err:  # noqa: BLE001 sorted below: only the config's own errors become one line
+        _fail(_config_problem(err) or _reraise(err))
+    except KeyboardInterrupt:  # outside the loop, which turns SIGINT into a checkpoint
+        _fail("interrupted; the same command resumes from the last checkpoint, if any", code=130)
     exit_now()
 
 

@@ -14,7 +14,7 @@ import copy
 from pathlib import Path
 
 from adamw_repro.runconfig import CONF_DIR, config_digest, run_config
-from adamw_repro.workflow.sweeps import RunSpec, SweepError, check_sweep, expand, experiment_file
+from adamw_repro.workflow.sweeps import RunSpec, SweepError, check_sweep, expand, experiment_file, read_yaml
 
 _MISSING = object()
 
@@ -57,6 +57,7 @@ class Resolver:
         path = experiment_file(experiment, self.conf_dir) if experiment else \
             self.conf_dir / "scale" / f"{self.scale}.yaml"
         overrides = [f"scale={self.scale}", *(f"{g}={c}" for g, c in choices)]
+        read_yaml(path)  # a syntax error named by file and line (Hydra would say "<unicode string>")
         if experiment:
             overrides.insert(0, f"experiment={experiment}")
         try:
@@ -201,7 +202,37 @@ class Resolver:
         runs = self.grid(experiment)
         for run in runs:
             self.run_config(run)
+        self._check_values(runs)
         return len(runs)
+
+    def _check_values(self, runs: list[RunSpec]) -> None:
+        """Each distinct setting (seeds aside) checked as the run will check it (training.checks): a grid with
+        optimizer.lr=-0.1 or a warm-restart period T0=0 fails the dry run, not the job."""
+        from omegaconf import OmegaConf
+
+        from adamw_repro.runconfig import ConfigError
+        from adamw_repro.training.checks import check_config
+
+        seen = set()
+        for run in runs:
+            choices, texts = self._split(run)
+            setting = (choices, tuple((k, t) for k, t in texts if k != "seed"))
+            if setting in seen:
+                continue
+            seen.add(setting)
+            base, _, values = self._values(run)
+            saved = []  # set each value in place, check, then put the composed values back (no copy per run)
+            try:
+                for key, value in values:
+                    saved.append((key, OmegaConf.select(base, key)))
+                    OmegaConf.update(base, key, value, merge=False)
+                check_config(base)
+            except ConfigError as err:
+                shown = " ".join(f"{k}={t}" for k, t in setting[1]) or "(the defaults)"
+                raise SweepError(f"{self._where(run)}: {shown}: {err}") from None
+            finally:
+                for key, value in reversed(saved):
+                    OmegaConf.update(base, key, value, merge=False)
 
 
 def _interpolates(node) -> bool:

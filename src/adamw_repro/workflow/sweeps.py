@@ -25,6 +25,8 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from adamw_repro.runconfig import CONF_DIR
 
 
@@ -79,6 +81,22 @@ def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
 
 
+def read_yaml(path: Path) -> dict:
+    """A YAML file of conf/ as a dict; a syntax error names the file, the line and the problem."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SweepError(f"{path}:{where}: not valid YAML ({problem}); fix the file") from None
+    except OSError as err:
+        raise SweepError(f"{path}: cannot be read ({err.strerror})") from None
+    if doc is not None and not isinstance(doc, dict):
+        raise SweepError(f"{path}: expected a mapping of keys, got a {type(doc).__name__}")
+    return doc or {}
+
+
 def experiment_file(experiment: str, conf_dir: Path = CONF_DIR) -> Path:
     path = conf_dir / "experiment" / f"{experiment}.yaml"
     if not path.exists():
@@ -96,8 +114,9 @@ def check_sweep(path: Path, scale: str, sweep: dict) -> dict:
     spec = dict(sweep[scale])
     grid = spec.get("grid")
     spec["grid"] = [grid or {}] if isinstance(grid, dict | None) else grid
-    if not isinstance(spec.get("seeds"), list) or not spec["seeds"]:
-        raise SweepError(f"{path}: sweep.{scale}.seeds must be a non-empty list of integers")
+    seeds = spec.get("seeds")
+    if not isinstance(seeds, list) or not seeds or not all(type(s) is int and s >= 0 for s in seeds):
+        raise SweepError(f"{path}: sweep.{scale}.seeds must be a non-empty list of integers >= 0, got {seeds!r}")
     for i, block in enumerate(spec["grid"]):
         for key, values in block.items():
             if not isinstance(values, list) or not values:

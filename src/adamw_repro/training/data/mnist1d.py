@@ -57,8 +57,9 @@ def load(cfg, device: torch.device) -> Splits:
     path = cache_path(cfg)
     if not path.exists():
         if not cfg.get("generate", True):
-            raise FileNotFoundError(f"MNIST-1D cache {path} is missing; run `snakemake --cores 1 prepare_data` "
-                                    f"or set data.generate=true (conf/data/mnist1d.yaml)")
+            raise FileNotFoundError(f"data.generate=false and the MNIST-1D cache {path} is missing; allowed: "
+                                    f"data.generate=true, or a data.root holding the cache (`snakemake --cores 1 "
+                                    f"prepare_data` makes it) (conf/data/mnist1d.yaml or data.generate=...)")
         root = Path(cfg["root"])
         if root.exists() and not os.access(root, os.W_OK):
             raise PermissionError(f"data.root={root} is not writable; change data.root "
