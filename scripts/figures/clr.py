@@ -79,8 +79,16 @@ def plot(
 
 
 @plotting.styled
+def range_optimizer(path: Path) -> str:
+    """The optimizer an LR range test file belongs to: lr_range/<optimizer>/range.csv or <optimizer>.csv."""
+    return path.parent.name if path.stem == "range" else path.stem
+
+
 def plot_range_test(csv_paths: Sequence[Path], json_paths: Sequence[Path], out_png: Path) -> None:
-    """Draw the LR range test of each optimizer (one panel per `<optimizer>.csv`) and save PNG + PDF.
+    """Draw the LR range test of each optimizer (one panel per CSV) and save PNG + PDF.
+
+    The optimizer of a CSV is its parent folder when the file is named `range.csv` (the workflow's layout,
+    lr_range/<optimizer>/range.csv), else its stem (`<optimizer>.csv`); likewise for the JSON.
 
     The CSVs hold step, lr, train_loss, train_accuracy, val_accuracy (fractions); the JSON beside each
     ({"optimizer", "base_lr", "max_lr"}) is the suggestion drawn as vertical lines. A CSV without JSON is
@@ -90,7 +98,7 @@ def plot_range_test(csv_paths: Sequence[Path], json_paths: Sequence[Path], out_p
     for path in json_paths:
         with open(path) as fh:
             s = json.load(fh)
-        suggestions[s.get("optimizer", Path(path).stem)] = s
+        suggestions[s.get("optimizer", range_optimizer(Path(path)))] = s
     csv_paths = sorted(Path(p) for p in csv_paths)
     fig, axes = plt.subplots(
         1,
@@ -102,7 +110,7 @@ def plot_range_test(csv_paths: Sequence[Path], json_paths: Sequence[Path], out_p
     if not csv_paths:
         plotting.empty_panel(axes[0, 0], "no LR range test results")
     for ax, path in zip(axes[0], csv_paths, strict=False):
-        opt = path.stem
+        opt = range_optimizer(path)
         df = pd.read_csv(path).sort_values("lr")
         for col, kind, style in (("val_accuracy", "validation", "-"), ("train_accuracy", "training", ":")):
             if col in df and df[col].notna().any():

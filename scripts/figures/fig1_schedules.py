@@ -23,7 +23,7 @@ def plot(
     *,
     experiment: str | None = None,
     lam_col: str = "weight_decay",
-    n_best: int = 0,
+    n_best: int = 10,
     upper_percentile: float = 90.0,
 ) -> None:
     """Draw Fig. 1 from the runs table (history is not used) and save PNG + PDF."""
@@ -43,7 +43,7 @@ def plot(
     title = plotting.join_notes(
         f"Test error (%) after {epochs[0]:g} epochs" if len(epochs) else "Test error (%)",
         f"mean over {plotting.n_seeds_text(sel)}",
-        f"circles: {n_best} best by mean val. error" if n_best else "",
+        f"○ {n_best} best (val.)" if n_best else "",
         budget_note,
         plotting.missing_note(missing),
     )

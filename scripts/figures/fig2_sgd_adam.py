@@ -1,5 +1,6 @@
 """Fig. 2 of Loshchilov & Hutter (ICLR 2019): test error over the (alpha x lambda) grid under cosine annealing
-for SGD+L2, SGDW (top row), Adam+L2 and AdamW (bottom row), with the 10 best settings circled.
+for SGD+L2, SGDW (top row), Adam+L2 and AdamW (bottom row), with the 10 best settings circled. Panels that
+fig2_sgd_adam lacks (Adam+L2 and AdamW at the quick scale) are the cosine runs of fig1_schedules.
 
 Cells are mean final test error over seeds; the circles mark the cells with the lowest mean *validation*
 error. Each title carries the decoupling slope d log(best lambda) / d log(alpha): about -1 when lambda and
@@ -13,6 +14,7 @@ import pandas as pd
 from adamw_repro.analysis import plotting
 
 LAYOUT = (("sgd", "sgdw"), ("adam", "adamw"))
+FALLBACK = "fig1_schedules"  # its cosine grids (with lambda = 0) are Fig. 2's Adam+L2 and AdamW panels
 
 
 @plotting.styled
@@ -30,6 +32,9 @@ def plot(
     """Draw Fig. 2 from the runs table (history is not used) and save PNG + PDF."""
     optimizers = [o for row in LAYOUT for o in row]
     sel = plotting.select(runs, experiment, optimizer=optimizers, schedule=schedule)
+    if experiment is not None:  # panels this experiment lacks come from Fig. 1's cosine runs (the quick scale)
+        absent = [o for o in optimizers if o not in set(sel["optimizer"])]
+        sel = pd.concat([sel, plotting.select(runs, FALLBACK, optimizer=absent, schedule=schedule)])
     sel, budget_note = plotting.keep_one(plotting.decay_rows(sel, lam_col), "epochs")
     panels, missing = [], []
     for row_opts in LAYOUT:
@@ -46,7 +51,7 @@ def plot(
         f"Test error (%), {plotting.schedule_label(schedule)}"
         + (f", {epochs[0]:g} epochs" if len(epochs) else ""),
         f"mean over {plotting.n_seeds_text(sel)}",
-        f"circles: {n_best} best by mean val. error" if n_best else "",
+        f"○ {n_best} best (val.)" if n_best else "",
         budget_note,
         plotting.missing_note(missing),
     )

@@ -1,7 +1,7 @@
 """Fig. 3 of Loshchilov & Hutter (ICLR 2019): Adam+L2 against AdamW at one learning rate, one curve per weight
 decay.
 
-Panels: (a) training loss vs epoch (log scale), (b) test error vs epoch, (c) final test error vs weight decay,
+Panels: (a) training loss vs epoch (log scale), (b) test error vs epoch, (c) final test error vs raw lambda,
 (d) final test error vs final training loss (one point per optimizer and lambda). Adam+L2 is swept over its L2
 coefficient (weight_decay), AdamW over the normalized lambda_norm (raw weight_decay where lambda_norm is NaN).
 Every value is a mean over seeds. The paper's finding: the curves coincide early, then AdamW reaches a lower
@@ -22,9 +22,10 @@ OPTIMIZERS = ("adam", "adamw")
 
 
 def decay_value(runs: pd.DataFrame) -> pd.Series:
-    """The swept decay of each run: weight_decay for Adam+L2, lambda_norm (else weight_decay) for AdamW."""
-    norm = runs["lambda_norm"].where(runs["optimizer"] == "adamw")
-    return norm.fillna(runs["weight_decay"]).map(plotting._key)
+    """The raw lambda of each run, so panel (c) has one unit on its axis: weight_decay, or for a run given by
+    lambda_norm the lambda it used (lambda_effective = lambda_norm * sqrt(b / (B * T)))."""
+    raw = runs["weight_decay"].where(runs["lambda_norm"].isna())
+    return raw.fillna(runs["lambda_effective"]).map(plotting._key)
 
 
 def _shades(optimizer: str, n: int) -> list:
@@ -129,7 +130,7 @@ def plot(
     if (final["lam"] > 0).any():
         ax_lam.set_xscale("log", base=2)
     ax_lam.set(
-        xlabel="weight decay (Adam+L2: λ; AdamW: λ_norm)",
+        xlabel="raw λ (AdamW's λ_norm converted)",
         ylabel="final test error (%)",
         title="(c) final test error vs weight decay (dotted: λ = 0)",
     )

@@ -56,7 +56,7 @@ def plot(
         f"mean over {plotting.n_seeds_text(sel)}",
         "circle: best by mean val. error"
         if n_best == 1
-        else (f"circles: {n_best} best by mean val. error" if n_best else ""),
+        else (f"○ {n_best} best (val.)" if n_best else ""),
         schedule_note,
         plotting.missing_note(missing),
     )

@@ -46,7 +46,7 @@ def plot(
     title = plotting.join_notes(
         "Test error (%)" + (f", {plotting.schedule_label(schedules[0])}" if len(schedules) else ""),
         f"mean over {plotting.n_seeds_text(sel)}",
-        f"circles: {n_best} best by mean val. error" if n_best else "",
+        f"○ {n_best} best (val.)" if n_best else "",
         schedule_note,
         budget_note,
         plotting.missing_note(missing),

@@ -85,6 +85,7 @@ class Experiment:
 
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("testbed", "Testbed pilot: does weight decay matter on this model?", ("model", "optimizer"), ()),
     Experiment("fig1_schedules", "Fig. 1: Adam+L2 vs AdamW under fixed, step-drop and cosine schedules",
                ("optimizer", "schedule"), (4, 6), heatmap=("optimizer", "schedule")),
     Experiment("fig2_sgd_adam", "Fig. 2: SGD+L2, SGDW, Adam+L2, AdamW under cosine annealing",

@@ -119,14 +119,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def git_commit() -> str:
-    """The commit of the code that ran (with '+dirty' when the tree had changes), or 'unknown'."""
-    root = Path(__file__).resolve().parents[2]
+# What the workflow itself writes into the tree (figures, the report, the results): changing these is the
+# workflow's output, not a change to the code that made them, so they never make a commit "dirty".
+# Git glob pathspecs: the quick scale writes reports/, other scales reports/<scale>/.
+WORKFLOW_OUTPUTS = ("reports/**/figures/**", "reports/**/report.md", "results/**")
+
+
+def git_commit(root: Path | None = None) -> str:
+    """The commit of the code that ran (with '+dirty' when tracked files other than the workflow's own
+    outputs, WORKFLOW_OUTPUTS, had changes), or 'unknown'."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    excludes = [f":(exclude,glob){p}" for p in WORKFLOW_OUTPUTS]
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", *excludes], capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("+dirty" if dirty else "")) if commit else "unknown"

@@ -187,13 +187,13 @@ def test_claim_2_decoupling_holds():
     result = evaluate(fig2())[2]
     assert result.verdict == REPRODUCED, result.detail
     slopes = {p.name: p.value for p in result.parts}
-    assert slopes["sgd"] == pytest.approx(-1.0) and slopes["adamw"] == pytest.approx(0.0, abs=1e-9)
+    assert slopes["sgd"] == pytest.approx(-1.0, abs=0.02) and slopes["adamw"] == pytest.approx(0.0, abs=0.02)
 
 
 def test_claim_2_fails_when_sgdw_is_coupled():
     result = evaluate(fig2(sgdw=coupled))[2]
     assert result.verdict == NOT_REPRODUCED
-    assert "SGDW" in result.quantity and result.value == pytest.approx(-1.0)
+    assert "SGDW" in result.quantity and result.value == pytest.approx(-1.0, abs=0.02)
 
 
 def test_claim_2_inconclusive_under_seed_noise_or_one_seed():
@@ -312,6 +312,7 @@ def fig3(adamw_offset=-0.02, noise=0.0, epochs=30):
                 def err(e, loss=loss, shift=shift):
                     return 0.08 + 0.1 * loss(e) + shift
 
+                run.update(final_train_loss=loss(epochs), final_test_error=err(epochs), final_val_error=err(epochs))
                 runs.append(run)
                 history += history_rows(run, epochs, loss, err, err)
     return runs, history
@@ -327,9 +328,22 @@ def test_claim_7_fails_when_adam_is_better():
     assert evaluate(*fig3(adamw_offset=+0.02))[7].verdict == NOT_REPRODUCED
 
 
-def test_claim_7_inconclusive_under_seed_noise_and_not_run_without_history():
+def test_claim_7_inconclusive_under_seed_noise_and_not_run_without_both_optimizers():
     assert evaluate(*fig3(adamw_offset=-0.002, noise=LOUD))[7].verdict == INCONCLUSIVE
-    assert evaluate(fig3()[0], None)[7].verdict == NOT_RUN
+    assert evaluate(fig3()[0], None)[7].verdict == REPRODUCED  # final values only: no history needed
+    assert evaluate([r for r in fig3()[0] if r["optimizer"] == "adam"])[7].verdict == NOT_RUN
+
+
+def test_claim_7_compares_at_equal_final_train_loss_not_at_equal_setting():
+    # AdamW's settings reach lower train losses; at the losses both reach, the same loss -> error curve
+    # serves both, so there is no gap although AdamW's best setting has the lower error.
+    runs, _ = fig3(adamw_offset=0.0)
+    for r in runs:
+        if r["optimizer"] == "adamw":
+            r["final_train_loss"] /= 2.0
+            r["final_test_error"] = r["final_val_error"] = 0.08 + 0.1 * r["final_train_loss"]
+    result = evaluate(runs)[7]
+    assert abs(result.value) < 0.01 and result.verdict == NOT_REPRODUCED
 
 
 # -------------------------------------------------------------------------------------- figS3: claim 8
@@ -357,7 +371,7 @@ def figS3(raw_falls=True, norm_moves=False, noise=QUIET, seeds=SEEDS):
 def test_claim_8_raw_lambda_falls_normalized_stays():
     result = evaluate(figS3())[8]
     assert result.verdict == REPRODUCED, result.detail
-    assert result.value == pytest.approx(-0.5)
+    assert result.value == pytest.approx(-0.5, abs=0.02)
 
 
 def test_claim_8_fails_when_the_normalized_lambda_moves_too():
@@ -399,7 +413,8 @@ def fig4(wr_gap=-0.08, noise=0.0, T0=2, epochs=14):
 def test_claim_9_warm_restarts_ahead_before_each_restart():
     result = evaluate(*fig4())[9]
     assert result.verdict == REPRODUCED, result.detail
-    assert [p.name for p in result.parts] == ["adamw, epoch 2", "adamw, epoch 6"]  # 14 is the end, no restart
+    assert [p.name for p in result.parts] == ["adamw, cycle 1", "adamw, cycle 2"]  # 14 ends the budget: not judged
+    assert "end of the budget" in result.detail
 
 
 def test_claim_9_fails_when_warm_restarts_lag():

@@ -34,15 +34,15 @@ def decoupled(a, lam):  # best lambda 2^-8 whatever alpha
 
 def test_coupled_grid_gives_slope_minus_one():
     s = decoupling_slope(grid(coupled))
-    assert s.slope == pytest.approx(-1.0)
-    assert s.lo <= -1.0 + 1e-9 and s.hi >= -1.0 - 1e-9
+    assert s.slope == pytest.approx(-1.0, abs=0.01)
+    assert s.lo <= -1.0 + 0.01 and s.hi >= -1.0 - 0.01
     assert s.n_alpha == len(ALPHAS)
 
 
 def test_axis_aligned_grid_gives_slope_zero():
     s = decoupling_slope(grid(decoupled))
-    assert s.slope == pytest.approx(0.0, abs=1e-12)
-    assert s.lo == pytest.approx(0.0, abs=1e-12) and s.hi == pytest.approx(0.0, abs=1e-12)
+    assert s.slope == pytest.approx(0.0, abs=0.01)
+    assert s.lo == pytest.approx(0.0, abs=0.01) and s.hi == pytest.approx(0.0, abs=0.01)
 
 
 def test_seed_noise_widens_the_interval_around_the_truth():
@@ -53,14 +53,14 @@ def test_seed_noise_widens_the_interval_around_the_truth():
 
 def test_one_seed_has_no_interval():
     s = decoupling_slope(grid(coupled, seeds=1))
-    assert s.slope == pytest.approx(-1.0) and math.isnan(s.lo) and math.isnan(s.hi)
+    assert s.slope == pytest.approx(-1.0, abs=0.01) and math.isnan(s.lo) and math.isnan(s.hi)
 
 
 def test_lambda_zero_cells_are_left_out():
     cells = grid(decoupled)
     zero = cells[cells["weight_decay"] == LAMBDAS[0]].assign(weight_decay=0.0, final_val_error=0.0)
     cells = pd.concat([cells, zero])  # lambda = 0 is best of all, yet has no place on a log axis
-    assert decoupling_slope(cells).slope == pytest.approx(0.0, abs=1e-12)
+    assert decoupling_slope(cells).slope == pytest.approx(0.0, abs=0.01)
     ridge = best_lambda_per_alpha(cells, include_zero=True)
     assert (ridge["weight_decay"] == 0).all()
 
@@ -69,13 +69,14 @@ def test_an_alpha_where_every_run_diverged_is_left_out():
     cells = grid(coupled)
     cells.loc[cells["alpha"] == ALPHAS[-1], "final_val_error"] = 1.0  # schema: diverged runs keep error 1.0
     s = decoupling_slope(cells)
-    assert s.n_alpha == len(ALPHAS) - 1 and s.slope == pytest.approx(-1.0)
+    assert s.n_alpha == len(ALPHAS) - 1 and s.slope == pytest.approx(-1.0, abs=0.01)
     assert best_lambda_per_alpha(cells)["tied"].tolist() == [False] * 5 + [True]
 
 
 def test_best_lambda_per_alpha_is_the_ridge():
     ridge = best_lambda_per_alpha(grid(coupled))
-    assert list(ridge.columns) == ["alpha", "weight_decay", "final_val_error", "n_seeds", "tied"]
+    assert list(ridge.columns) == ["alpha", "weight_decay", "final_val_error", "n_seeds", "tied", "edge",
+                                   "lam_fit"]
     assert np.allclose(ridge["weight_decay"] * ridge["alpha"], 2.0 ** -16)
     assert (ridge["n_seeds"] == 3).all()
 
@@ -87,9 +88,38 @@ def test_ridge_slope_over_budgets_chooses_over_alpha_too():
         rows.append({"epochs": T, "alpha": a, "weight_decay": lam, "seed": s,
                      "final_val_error": 0.05 + 0.01 * (np.log2(lam / best)) ** 2 + (a - ALPHAS[1]) ** 2})
     s = ridge_slope(pd.DataFrame(rows), x_col="epochs", other_cols=("alpha",))
-    assert s.slope == pytest.approx(-0.5) and s.n_alpha == 3
+    assert s.slope == pytest.approx(-0.5, abs=0.01) and s.n_alpha == 3
 
 
 def test_missing_column_says_which():
     with pytest.raises(KeyError, match="weight_decay"):
         decoupling_slope(pd.DataFrame({"alpha": [1.0], "seed": [0], "final_val_error": [0.1]}))
+
+
+def test_parabola_finds_an_optimum_between_grid_points():
+    # The basin at alpha * lambda = 2^-16.4 on a grid of step 2 in log2(lambda) but 1 in log2(alpha): the
+    # argmax alone would move by whole grid steps; the parabola recovers log2(best lambda) = -16.4 - log2(alpha).
+    lambdas = 2.0 ** np.arange(-16, 0, 2.0)
+    s = decoupling_slope(grid(lambda a, lam: 0.05 + 0.01 * (np.log2(a * lam) + 16.4) ** 2, lambdas=lambdas,
+                              noise=0.0))
+    assert s.slope == pytest.approx(-1.0, abs=1e-6)
+    ridge = best_lambda_per_alpha(grid(lambda a, lam: 0.05 + 0.01 * (np.log2(lam) + 7.3) ** 2, lambdas=lambdas,
+                                       noise=0.0))
+    assert np.log2(ridge["lam_fit"]).to_numpy() == pytest.approx(np.full(len(ALPHAS), -7.3))
+
+
+def test_an_optimum_on_the_grid_edge_is_flagged():
+    lambdas = 2.0 ** np.arange(-14, -8)  # the decoupled optimum 2^-8 lies just above the grid
+    cells = grid(decoupled, lambdas=lambdas)
+    s = decoupling_slope(cells)
+    assert set(s.edge) == set(ALPHAS)
+    assert best_lambda_per_alpha(cells)["edge"].all()
+    assert not decoupling_slope(grid(decoupled)).edge
+
+
+def test_cells_are_compared_on_the_seeds_they_share():
+    cells = grid(decoupled, seeds=3)
+    best = (cells["weight_decay"] == 2.0 ** -8) & (cells["alpha"] == ALPHAS[0])
+    extra = cells[best].assign(seed=lambda d: d["seed"] + 10, final_val_error=1.0)  # fresh seeds, all bad
+    ridge = best_lambda_per_alpha(pd.concat([cells, extra]))
+    assert ridge.loc[0, "weight_decay"] == 2.0 ** -8 and ridge.loc[0, "n_seeds"] == 3

@@ -13,7 +13,7 @@ import yaml
 from tests.workflow_helpers import copy_workflow, snakemake
 
 FIGURES = ("fig1_schedules", "fig2_sgd_adam", "fig3_curves", "fig4_restarts", "figS3_budgets", "torch_adamw",
-           "clr", "blog_decays", "clr_range")
+           "clr", "blog_decays", "testbed", "clr_range")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,10 @@
 """How coupled are learning rate and weight decay? The slope of the ridge of an alpha x lambda heatmap.
 
-For each alpha, take the lambda whose cell has the lowest mean error over seeds; fit log(best lambda) against
-log(alpha) by least squares. The slope is about -1 when the good region runs along the diagonal (coupled: the
+For each alpha, take the cell with the lowest mean error over seeds and refine its lambda continuously: the
+vertex of the parabola in log(lambda) through that cell and its two neighbours (a grid step alone would make
+the slope take coarse steps); fit log(best lambda) against log(alpha) by least squares. A best cell on the
+edge of the lambda grid cannot be refined (the optimum may lie beyond it): it is kept at the edge and flagged.
+The slope is about -1 when the good region runs along the diagonal (coupled: the
 product alpha*lambda is what matters, as for SGD+L2) and about 0 when it is axis-aligned (decoupled: SGDW,
 AdamW in the paper's form). The interval resamples seeds jointly across all cells (a cluster bootstrap): runs
 that share a seed share an initialisation and a batch order, so they are resampled together.
@@ -30,6 +33,7 @@ class Slope(NamedTuple):
     lo: float
     hi: float
     n_alpha: int
+    edge: tuple = ()  # x values whose best cell lies on the lowest or highest lambda of the grid
 
 
 class _Grid(NamedTuple):
@@ -37,6 +41,8 @@ class _Grid(NamedTuple):
     lams: np.ndarray      # (C,) lambda of each cell
     errors: np.ndarray    # (S, X, C) mean error of seed s in cell (x, c); NaN where no run
     n_seeds: int
+    left: np.ndarray      # (C,) the cell one lambda step below (same other columns), -1 at the edge
+    right: np.ndarray     # (C,) one step above, -1 at the edge
 
 
 def _grid(cells: pd.DataFrame, x_col: str, lam_col: str, err_col: str, other_cols: Sequence[str],
@@ -57,9 +63,16 @@ def _grid(cells: pd.DataFrame, x_col: str, lam_col: str, err_col: str, other_col
     np.add.at(count, (s[ok], x[ok], c[ok]), 1.0)
     with np.errstate(invalid="ignore"):
         errors = total / count
-    lams = (cells.groupby(c_keys, sort=True, dropna=False)[lam_col].first().to_numpy(dtype=float)
-            if len(cells) else np.empty(0))
-    return _Grid(np.sort(cells[x_col].unique().astype(float)), lams, errors, shape[0])
+    keys = cells.groupby(c_keys, sort=True, dropna=False)[c_keys].first() if len(cells) else pd.DataFrame()
+    lams = keys[lam_col].to_numpy(dtype=float) if len(cells) else np.empty(0)
+    left, right = np.full(len(lams), -1), np.full(len(lams), -1)
+    if len(cells):
+        others = keys[list(other_cols)].astype(str).agg("|".join, axis=1) if other_cols else pd.Series(
+            "", index=keys.index)
+        for _, idx in pd.Series(range(len(lams)), index=keys.index).groupby(others.to_numpy()):
+            order = idx.to_numpy()[np.argsort(lams[idx.to_numpy()])]
+            left[order[1:]], right[order[:-1]] = order[:-1], order[1:]
+    return _Grid(np.sort(cells[x_col].unique().astype(float)), lams, errors, shape[0], left, right)
 
 
 def _cell_means(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -72,11 +85,35 @@ def _cell_means(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return (num / den).reshape(weights.shape[0], *errors.shape[1:])
 
 
-def _best_lambdas(means: np.ndarray, lams: np.ndarray) -> np.ndarray:
-    """(B, X) lambda of the lowest-error cell per x (first on ties); NaN where x has no finite cell."""
+def parabola_vertex(x: np.ndarray, y: np.ndarray) -> float:
+    """x of the vertex of the parabola through three points (x sorted), kept within [x[0], x[2]]; the middle
+    x when the points do not curve upwards (a flat or concave triple has no interior minimum)."""
+    (x0, x1, x2), (y0, y1, y2) = x, y
+    num = (x1 - x0) ** 2 * (y1 - y2) - (x1 - x2) ** 2 * (y1 - y0)
+    den = (x1 - x0) * (y1 - y2) - (x1 - x2) * (y1 - y0)
+    curvature = (y0 - y1) / (x1 - x0) + (y2 - y1) / (x2 - x1)
+    if not (np.isfinite(num) and np.isfinite(den)) or den == 0 or curvature <= 0:
+        return float(x1)
+    return float(np.clip(x1 - 0.5 * num / den, x0, x2))
+
+
+def _best_lambdas(means: np.ndarray, grid: _Grid, refine: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(B, X) best lambda per x (first on ties), refined by the parabola in log(lambda) through the best cell
+    and its neighbours; NaN where x has no finite cell. Also (B, X) True where the best cell is on an edge."""
     filled = np.where(np.isfinite(means), means, np.inf)
-    best = lams[np.argmin(filled, axis=-1)]
-    return np.where(np.isfinite(filled).any(axis=-1), best, np.nan)
+    arg = np.argmin(filled, axis=-1)
+    best = np.log(grid.lams[arg])
+    left, right = grid.left[arg], grid.right[arg]
+    edge = (left < 0) | (right < 0)
+    if refine:
+        log_lams = np.log(grid.lams)
+        for b, x in zip(*np.nonzero(~edge), strict=True):
+            cells = np.array([left[b, x], arg[b, x], right[b, x]])
+            y = means[b, x, cells]
+            if np.isfinite(y).all():
+                best[b, x] = parabola_vertex(log_lams[cells], y)
+    ok = np.isfinite(filled).any(axis=-1)
+    return np.where(ok, np.exp(best), np.nan), edge & ok
 
 
 def _slopes(log_x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
@@ -102,6 +139,8 @@ def ridge_slope(cells: pd.DataFrame, x_col: str, lam_col: str = "weight_decay",
     out of the fit (`n_alpha` counts the x values fitted). The interval is a percentile bootstrap that
     resamples seeds jointly; NaN with fewer than two seeds or when most resamples leave fewer than two points.
     """
+    cells = shared_seeds(cells[(cells[lam_col] > 0) & (cells[x_col] > 0)], [x_col, *other_cols, lam_col],
+                         seed_col)
     grid = _grid(cells, x_col, lam_col, err_col, other_cols, seed_col)
     if grid.n_seeds == 0:
         return Slope(math.nan, math.nan, math.nan, 0)
@@ -110,22 +149,23 @@ def ridge_slope(cells: pd.DataFrame, x_col: str, lam_col: str = "weight_decay",
     low = np.where(np.isfinite(point), point, np.inf).min(axis=1)
     informative = np.isfinite(high) & (high - low > TIE_TOLERANCE)
     log_x = np.log(grid.xs[informative])
-    best = _best_lambdas(point[None, informative], grid.lams)
+    best, edge = _best_lambdas(point[None, informative], grid)
     slope = float(_slopes(log_x, np.log(best))[0])
     n_x = int(np.isfinite(best).sum())
+    edges = tuple(float(x) for x in grid.xs[informative][edge[0]])
     if grid.n_seeds < 2 or not math.isfinite(slope):
-        return Slope(slope, math.nan, math.nan, n_x)
+        return Slope(slope, math.nan, math.nan, n_x, edges)
     rng = np.random.default_rng(seed)
     weights = np.zeros((n_boot, grid.n_seeds))
     draws = rng.integers(0, grid.n_seeds, (n_boot, grid.n_seeds))
     np.add.at(weights, (np.repeat(np.arange(n_boot), grid.n_seeds), draws.ravel()), 1.0)
-    boot_best = _best_lambdas(_cell_means(grid.errors, weights)[:, informative], grid.lams)
+    boot_best, _ = _best_lambdas(_cell_means(grid.errors, weights)[:, informative], grid)
     boots = _slopes(log_x, np.log(boot_best))
     boots = boots[np.isfinite(boots)]
     if boots.size < n_boot / 2:
-        return Slope(slope, math.nan, math.nan, n_x)
+        return Slope(slope, math.nan, math.nan, n_x, edges)
     lo, hi = np.quantile(boots, [0.5 - level / 2.0, 0.5 + level / 2.0])
-    return Slope(slope, float(lo), float(hi), n_x)
+    return Slope(slope, float(lo), float(hi), n_x, edges)
 
 
 def decoupling_slope(cells: pd.DataFrame, lam_col: str = "weight_decay", err_col: str = "final_val_error",
@@ -152,7 +192,8 @@ def best_lambda_per_alpha(cells: pd.DataFrame, lam_col: str = "weight_decay",
     (for drawing on a heatmap that has a lambda = 0 column; the slope never uses it).
     """
     keep = cells[lam_col] >= 0 if include_zero else cells[lam_col] > 0
-    means = (cells[keep].groupby([alpha_col, lam_col], sort=True)[err_col]
+    cells = shared_seeds(cells[keep], [alpha_col, lam_col], seed_col)
+    means = (cells.groupby([alpha_col, lam_col], sort=True)[err_col]
              .agg(["mean", "count"]).reset_index())
     rows = []
     for alpha, group in means.groupby(alpha_col, sort=True):
@@ -161,6 +202,24 @@ def best_lambda_per_alpha(cells: pd.DataFrame, lam_col: str = "weight_decay",
             continue
         best = valid.loc[valid["mean"].idxmin()]
         tied = bool(valid["mean"].max() - valid["mean"].min() <= TIE_TOLERANCE) and len(valid) > 1
+        lams = valid[lam_col].to_numpy(dtype=float)
+        i = int(np.flatnonzero(lams == best[lam_col])[0])
+        positive = lams > 0
+        edge = bool(best[lam_col] > 0 and (best[lam_col] == lams[positive].min() or best[lam_col] == lams.max()))
+        fit = float(best[lam_col])
+        if not edge and best[lam_col] > 0 and 0 < i < len(lams) - 1 and lams[i - 1] > 0:
+            fit = math.exp(parabola_vertex(np.log(lams[i - 1:i + 2]), valid["mean"].to_numpy()[i - 1:i + 2]))
         rows.append({alpha_col: alpha, lam_col: best[lam_col], err_col: best["mean"],
-                     "n_seeds": int(best["count"]), "tied": tied})
-    return pd.DataFrame(rows, columns=[alpha_col, lam_col, err_col, "n_seeds", "tied"])
+                     "n_seeds": int(best["count"]), "tied": tied, "edge": edge and not tied, "lam_fit": fit})
+    return pd.DataFrame(rows, columns=[alpha_col, lam_col, err_col, "n_seeds", "tied", "edge", "lam_fit"])
+
+
+def shared_seeds(cells: pd.DataFrame, cols: Sequence[str], seed_col: str = "seed") -> pd.DataFrame:
+    """The rows whose seed every cell (distinct values of `cols`) has: a cell rerun with extra seeds (a tune
+    stage) is compared with the others on the seeds they share, not on its own larger sample."""
+    cols = [c for c in cols if c in cells]
+    if cells.empty or not cols:
+        return cells
+    seed_sets = cells.groupby(cols, dropna=False)[seed_col].agg(frozenset)
+    common = frozenset.intersection(*seed_sets)
+    return cells[cells[seed_col].isin(common)] if common else cells

@@ -20,15 +20,15 @@ import pandas as pd
 
 from adamw_repro import names, runio
 from adamw_repro.analysis.claims import (
-    LABELS,
     claim_section_markdown,
     claims_table_markdown,
     evaluate_claims,
     load_thresholds,
-    tune,
+    sensitivity,
 )
 from adamw_repro.analysis.results import read_tables
-from adamw_repro.analysis.stats import mean_ci
+from adamw_repro.analysis.selection import LABELS, compare, tune
+from adamw_repro.analysis.stats import proportion_ci
 from adamw_repro.runconfig import CONF_DIR
 
 ROOT = CONF_DIR.parent
@@ -63,11 +63,11 @@ def best_settings(runs: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Per group: the cell chosen on validation error and its test error over seeds."""
     rows = []
     for key, group in runs.groupby(by, dropna=False, sort=True):
-        chosen = tune(group)
+        chosen = tune(group, fresh=True)  # the tune stage's seeds where there are: unbiased by the choice
         if chosen.empty:
             continue
         first = chosen.iloc[0]
-        test = mean_ci(chosen["final_test_error"].astype(float).to_numpy())
+        test = proportion_ci(chosen["final_test_error"].astype(float).to_numpy())
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
                      "alpha": first["alpha"], "weight_decay": first["weight_decay"],
                      "lambda_norm": first["lambda_norm"], "epochs": first["epochs"],
@@ -118,7 +118,8 @@ def decoupling_table(runs: pd.DataFrame) -> str:
     (near -1: coupled, the basin runs along the diagonal; near 0: decoupled, axis-aligned)."""
     from adamw_repro.analysis.decoupling import decoupling_slope
 
-    lines = ["| experiment | panel | slope [95% CI] | alphas used |", "|---|---|---|---|"]
+    lines = ["| experiment | panel | slope [95% CI] | alphas used | best cell on the lambda grid's edge at alpha |",
+             "|---|---|---|---|---|"]
     for name, by in HEATMAPS.items():
         rows = with_decay_label(runs[runs["experiment"] == name])
         for key, panel in rows.groupby(by, sort=True):
@@ -129,8 +130,62 @@ def decoupling_table(runs: pd.DataFrame) -> str:
             ci = f"{s.slope:.2f} [{s.lo:.2f}, {s.hi:.2f}]" if math.isfinite(s.lo) else (
                 f"{s.slope:.2f}" if math.isfinite(s.slope) else "n/a")
             label = ", ".join(LABELS.get(str(k), str(k)) for k in (key if isinstance(key, tuple) else (key,)))
-            lines.append(f"| {name} | {label} ({lam_col}) | {ci} | {s.n_alpha} |")
+            edge = ", ".join(f"{x:.3g}" for x in s.edge) or "none"
+            lines.append(f"| {name} | {label} ({lam_col}) | {ci} | {s.n_alpha} | {edge} |")
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def sensitivity_line(runs: pd.DataFrame) -> str:
+    """The report's first finding: how much tuned decay beats no decay on this testbed, against the seed spread;
+    without it a reader cannot tell whether the verdicts below can mean anything."""
+    found = sensitivity(runs)
+    if not found:
+        return ("**Testbed sensitivity:** not measured (needs the cosine grids with lambda = 0 of "
+                "`fig2_sgd_adam` / `fig1_schedules`).")
+    bits = []
+    for label, ci, spread, n, _ in found:
+        rel = f"{100 * ci.value:+.0f} %"
+        if math.isfinite(ci.lo):
+            rel += f" [{100 * ci.lo:+.0f}, {100 * ci.hi:+.0f}]"
+        if math.isfinite(spread) and spread > 0:
+            bits.append(f"{label} {rel} test error ({n} fresh seeds; seed spread {100 * spread:.1f} % of the "
+                        f"error, so {abs(ci.value) / spread:.1f}x the spread)")
+        else:
+            bits.append(f"{label} {rel} test error ({n} fresh seed(s); no seed spread with fewer than two)")
+    return ("**Testbed sensitivity:** tuned weight decay against none (each tuned on validation, relative test "
+            "error): " + "; ".join(bits) + ". A gain many times the seed spread means this testbed can decide "
+            "the findings below; a gain within it means it cannot.")
+
+
+def testbed_table(runs: pd.DataFrame) -> str:
+    """The testbed pilot: per model and optimizer, the best lambda > 0 (on validation) against lambda = 0, paired
+    by seed, the seed spread and the cost of a run."""
+    rows = runs[runs["experiment"] == "testbed"]
+    if rows.empty:
+        return ""
+    lines = ["| testbed | optimizer | alpha | best lambda | test error % lambda = 0 | test error % best lambda "
+             "| tuned decay vs none [95% CI] | seed spread | gain / spread | steps per run |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    seconds = []
+    for (model, opt), group in rows.groupby(["model", "optimizer"], sort=True):
+        zero, pos = group[group["weight_decay"] == 0], tune(group[group["weight_decay"] > 0])
+        if zero.empty or pos.empty:
+            continue
+        by_seed = lambda d: d.set_index("seed")["final_test_error"].astype(float)  # noqa: E731
+        ci, _, _ = compare(by_seed(pos), by_seed(zero))
+        base = by_seed(zero)
+        spread = float(base.std(ddof=1) / base.mean()) if len(base) > 1 else math.nan
+        rel = f"{100 * ci.value:+.0f} %"
+        rel += f" [{100 * ci.lo:+.0f}, {100 * ci.hi:+.0f}]" if math.isfinite(ci.lo) else ""
+        ratio = abs(ci.value) / spread if spread > 0 else math.nan
+        lines.append(f"| {model} | {LABELS.get(opt, opt)} | {group['alpha'].iloc[0]:.3g} | "
+                     f"{pos['weight_decay'].iloc[0]:.3g} | {interval(proportion_ci(base))} | "
+                     f"{interval(proportion_ci(by_seed(pos)))} | {rel} | {100 * spread:.1f} % | "
+                     f"{ratio:.1f}x | {group['steps'].median():.0f} |")
+        seconds.append(f"{model} {LABELS.get(opt, opt)} {group['wall_seconds'].mean():.1f} s")
+    # Wall-clock time varies from run to run of the same commit: its own line, which report comparisons skip.
+    lines += ["", "- Compute: cost per run of the pilot (wall clock, one thread): " + ", ".join(seconds) + "."]
+    return "\n".join(lines)
 
 
 def provenance(results: Path, runs: pd.DataFrame) -> dict:
@@ -206,6 +261,11 @@ def experiment_section(name: str, runs: pd.DataFrame, figures_dir: Path, report_
     if linked:
         lines.append(" ".join(f"Finding {c.number} ([details](#claim-{c.number})): **{c.verdict}** "
                               f"({c.quantity} = {c.value:.3g})." for c in linked))
+    if name == "testbed":
+        lines += ["", "Candidate testbeds: the best lambda > 0 (chosen on validation over three values) against "
+                  "lambda = 0 on the same seeds; seed spread: standard deviation over seeds of the lambda = 0 test "
+                  "error relative to its mean. The quick and smoke scales use the winner (conf/scale/).", "",
+                  testbed_table(runs)]
     if name == "clr":
         range_figure = figures_dir / "clr_range.png"
         lines += ["", lr_range_section(results)]
@@ -223,7 +283,10 @@ def build_report(scale: str, results: Path, report_dir: Path, experiments: list[
                  thresholds_path: Path) -> str:
     runs, history = read_tables(results)
     identities = read_identities(results / "identities.json")
-    claims = evaluate_claims(runs, history, load_thresholds(thresholds_path), identities=identities)
+    thresholds = load_thresholds(thresholds_path)
+    claims = evaluate_claims(runs, history, thresholds, identities=identities)
+    changes = [f"- Finding {n}: {t['changed']} Reason: {t['reason']}"
+               for n, t in thresholds.items() if t.get("changed")]
     prov = provenance(results, runs)
     figures_dir = report_dir / "figures"
     n_rep = sum(c.verdict == "reproduced" for c in claims)
@@ -235,11 +298,17 @@ def build_report(scale: str, results: Path, report_dir: Path, experiments: list[
         "",
         "## Findings at this scale",
         "",
+        sensitivity_line(runs),
+        "",
         f"{n_rep} of {len(claims)} findings reproduced at the {scale} scale. Verdicts compare a 95 % interval with "
         "the threshold in conf/claims.yaml: *inconclusive* means the interval is too wide to decide; "
         "*not run* means the experiment was not part of this run.",
         "",
         claims_table_markdown(claims),
+        "",
+        "Thresholds changed from the first version of conf/claims.yaml:" if changes else
+        "No threshold in conf/claims.yaml has changed from its first version.",
+        *([""] + changes if changes else []),
         "",
         what_was_run(scale, runs, prov),
         "",

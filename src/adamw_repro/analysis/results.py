@@ -43,12 +43,21 @@ def run_labels(run_dir: Path, config: dict, metrics: dict) -> dict:
         "epochs": int(config["epochs"]),
         "batch_size": int(config["batch_size"]),
         "train_size": int(metrics.get("train_size") or data.get("train_size") or 0),
-        "model": config["model"]["name"],
+        "model": model_label(config["model"]),
         "dataset": data["name"],
         "T0": _nan(sched.get("T0")),
         "T_mult": _nan(sched.get("T_mult")),
         "stepsize_epochs": _nan(sched.get("stepsize_epochs")),
     }
+
+
+def model_label(model: dict) -> str:
+    """The model's name, "+bn" when a CNN has its BatchNorm option on, "-w<width>" off the default width: the
+    testbed pilot compares these side by side."""
+    if model["name"] != "cnn":
+        return str(model["name"])
+    label = "cnn+bn" if model.get("batch_norm") else "cnn"
+    return label + (f"-w{model['width']}" if model.get("width") not in (None, 32) else "")
 
 
 def run_row(run_dir: Path) -> tuple[dict, pd.DataFrame]:

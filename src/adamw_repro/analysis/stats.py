@@ -2,7 +2,8 @@
 
 Every interval is two-sided at `level` (0.95 by default). With fewer than two independent values there is no
 interval: lo and hi are NaN, never a zero-width interval that would look certain.
-No scipy: the t quantile is computed here from the regularized incomplete beta function.
+Error rates are proportions: their intervals (`proportion_ci`) stay inside [0, 1] (a percentile bootstrap of
+the mean over seeds); t-intervals (`mean_ci`) serve quantities without bounds (relative differences, slopes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 
 class CI(NamedTuple):
@@ -26,59 +28,11 @@ class CI(NamedTuple):
 NAN_CI = CI(math.nan, math.nan, math.nan)
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz, Numerical Recipes 6.4)."""
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        for aa in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                   -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + aa * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + aa / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    front = math.exp(log_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """Student-t cumulative distribution function."""
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
 def t_quantile(p: float, df: float) -> float:
-    """Student-t quantile, by bisection on t_cdf (accurate to ~1e-10 relative)."""
+    """Student-t quantile (scipy.stats)."""
     if not 0.0 < p < 1.0 or not df > 0:
         raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        lo, hi = hi, 2.0 * hi
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
-        if hi - lo < 1e-12 * hi:
-            break
-    return 0.5 * (lo + hi)
+    return float(student_t.ppf(p, df))
 
 
 def _finite(values: Any) -> np.ndarray:
@@ -99,6 +53,23 @@ def mean_ci(values: Any, level: float = 0.95) -> CI:
         return CI(mean, math.nan, math.nan)
     half = t_quantile(0.5 + level / 2.0, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
     return CI(mean, mean - half, mean + half)
+
+
+def proportion_ci(values: Any, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> CI:
+    """Mean of proportions (error rates, one per seed) with a percentile-bootstrap interval over seeds.
+
+    The interval lies between the smallest and largest value, so never outside [0, 1] (a t-interval on
+    three seeds can reach below 0). One value: (value, NaN, NaN); none: all NaN; NaN values are ignored.
+    """
+    x = _finite(values)
+    if x.size == 0:
+        return NAN_CI
+    if x.size == 1:
+        return CI(float(x[0]), math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, (n_boot, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [0.5 - level / 2.0, 0.5 + level / 2.0])
+    return CI(float(x.mean()), float(lo), float(hi))
 
 
 def _as_groups(values_or_groups: Any) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], Any]]:

@@ -1,22 +1,12 @@
-"""The shared look of every figure: palettes, paper labels, the (alpha x lambda) heatmap, bands, atomic saves.
-
-Figure scripts (scripts/figures/) only select rows and lay out panels; everything that must look the same
-across figures lives here. Inputs are the aggregated tables of `adamw_repro.schema`: errors are fractions,
-figures show percent. Importing this module never opens a window (the Agg backend is selected before pyplot
-loads).
+"""The (alpha x lambda) heatmap: cell tables, a shared colour scale, log2 axes with a separate lambda = 0
+row, the best cells circled, and the decoupling slope with its ridge in each panel's title.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
-import os
-import tempfile
-import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import matplotlib
 
@@ -31,152 +21,11 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.font_manager import FontProperties  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from adamw_repro import names  # noqa: E402
+from adamw_repro.analysis.decoupling import best_lambda_per_alpha, decoupling_slope  # noqa: E402
 
-# ----------------------------------------------------------------------------------------------------
-# Names and colours: one per optimizer and one per schedule, from the tables of adamw_repro/names.py.
-OPTIMIZER_COLORS = {o.name: matplotlib.colors.to_rgb(o.colour) for o in names.OPTIMIZERS.values()}
-SCHEDULE_COLORS = {s.name: matplotlib.colors.to_rgb(s.colour) for s in names.SCHEDULES.values()}
-# Low error is light, so the black circles on the best cells stay visible; high error is dark.
-HEATMAP_CMAP = "rocket_r"
-MISSING_COLOR = (0.86, 0.86, 0.86)
-RC = {
-    "font.size": 8,
-    "axes.titlesize": 8,
-    "axes.labelsize": 8,
-    "xtick.labelsize": 7,
-    "ytick.labelsize": 7,
-    "legend.fontsize": 7,
-    "figure.titlesize": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "pdf.fonttype": 42,  # editable text in the PDF
-}
-DPI = 150
-
-
-optimizer_label = names.optimizer_label
-schedule_label = names.schedule_label
-
-
-def optimizer_color(name: str):
-    """The optimizer's colour from its row in adamw_repro/names.py (black for a name outside the table)."""
-    row = names.OPTIMIZERS.get(name)
-    return matplotlib.colors.to_rgb(row.colour) if row else (0.0, 0.0, 0.0)
-
-
-def styled(plot: Callable[..., None]) -> Callable[..., None]:
-    """Decorate a figure's `plot` so it draws and saves under the house rc settings, restored after."""
-
-    @functools.wraps(plot)
-    def wrapper(*args, **kwargs):
-        with plt.rc_context(RC):
-            return plot(*args, **kwargs)
-
-    return wrapper
-
-
-def figure_title(fig: Figure, text: str) -> None:
-    """Figure title wrapped to the figure's width (long notes about missing runs must stay readable)."""
-    if text:
-        points = FontProperties(size=plt.rcParams["figure.titlesize"]).get_size_in_points()
-        width = max(40, int(fig.get_figwidth() * 72 / (0.55 * points)))
-        fig.suptitle(textwrap.fill(text, width=width, break_long_words=False))
-
-
-# ----------------------------------------------------------------------------------------------------
-# Row selection shared by the figure scripts.
-
-
-def _key(value: float) -> float:
-    """Grid value rounded to 12 significant digits so 0.1*2**-3 and 0.0125 land in the same cell."""
-    return float(f"{value:.12g}") if pd.notna(value) else float("nan")
-
-
-def select(df: pd.DataFrame, experiment: str | Sequence[str] | None = None, **equal) -> pd.DataFrame:
-    """Rows of `df` from `experiment` (all when None) whose columns equal the given values (a list: any of
-    them)."""
-    mask = pd.Series(True, index=df.index)
-    if experiment is not None:
-        allowed = [experiment] if isinstance(experiment, str) else list(experiment)
-        mask &= df["experiment"].isin(allowed)
-    for col, want in equal.items():
-        if want is None:
-            continue
-        allowed = list(want) if isinstance(want, list | tuple | set) else [want]
-        mask &= df[col].isin(allowed)
-    return df[mask]
-
-
-def decay_rows(runs: pd.DataFrame, lam_col: str) -> pd.DataFrame:
-    """Runs whose decay is given on `lam_col`: lambda_norm rows, or raw rows (lambda_norm NaN) for
-    weight_decay."""
-    if lam_col == "lambda_norm":
-        return runs[runs["lambda_norm"].notna()]
-    return runs[runs["lambda_norm"].isna() & runs[lam_col].notna()]
-
-
-def keep_one(df: pd.DataFrame, col: str, prefer: float | str | None = None) -> tuple[pd.DataFrame, str]:
-    """Keep the rows of one value of `col` (`prefer` if present, else the most frequent, ties to the largest).
-
-    Returns the rows and a note for the title ("" when `col` had one value), so a figure never silently mixes
-    budgets or learning rates.
-    """
-    values = df[col].dropna().unique()
-    if len(values) <= 1:
-        return df, ""
-    if prefer is not None and prefer in set(values):
-        chosen = prefer
-    else:
-        counts = df[col].value_counts()
-        chosen = max(counts.index, key=lambda v: (counts[v], v))
-    return df[df[col] == chosen], f"only {col} = {number_text(chosen)} shown"
-
-
-def number_text(value) -> str:
-    """A value for a title: "$2^{-8}$" for an exact power of two, else "%g" (strings pass through)."""
-    if isinstance(value, str):
-        return value
-    v = float(value)
-    if v > 0 and v != 1 and abs(math.log2(v) - round(math.log2(v))) < 1e-9 and not v.is_integer():
-        return f"$2^{{{round(math.log2(v))}}}$"
-    return f"{v:g}"
-
-
-def integer_epochs(ax: Axes) -> None:
-    """Epoch axes tick at whole epochs only (tiny smoke runs otherwise get 1.25, 1.5, ...)."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-SETTING_COLUMNS = ("alpha", "weight_decay", "lambda_norm", "epochs", "T0", "T_mult", "stepsize_epochs")
-
-
-def best_setting(runs: pd.DataFrame, by: Sequence[str], err_col: str = "final_val_error") -> pd.DataFrame:
-    """For each group of `by`, the runs (all seeds) of the hyperparameter setting with the lowest mean
-    `err_col`.
-
-    Selection is on validation error by default, as the report states: test error is only ever read off the
-    chosen setting.
-    """
-    if err_col == "final_val_error":  # the report's and the claims' rule, so a figure shows what they judge
-        from adamw_repro.analysis.claims import tune
-
-        if runs.empty:
-            return runs
-        return pd.concat([tune(group) for _, group in runs.groupby(list(by), dropna=False, sort=True)])
-    settings = [c for c in SETTING_COLUMNS if c in runs.columns and c not in by]
-    if runs.empty:
-        return runs
-    keys = list(by) + settings
-    means = runs.groupby(keys, dropna=False)[err_col].mean().reset_index().dropna(subset=[err_col])
-    if means.empty:
-        return runs.iloc[:0]
-    best = means.loc[means.groupby(list(by), dropna=False)[err_col].idxmin()]
-    return runs.merge(best[keys], on=keys, how="inner")
-
+from .rows import _key  # noqa: E402
+from .style import HEATMAP_CMAP, MISSING_COLOR, figure_title  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------
 # The (alpha x lambda) heatmap.
@@ -428,13 +277,9 @@ def decoupling_annotation(runs: pd.DataFrame, lam_col: str) -> tuple[str, pd.Dat
     """The decoupling slope text for a panel title and the best-lambda ridge, from `adamw_repro.analysis.decoupling`.
 
     `runs` holds one row per run of one panel. Both are computed on validation error (selection never looks
-    at test error); lambda = 0 takes no part (no place on a log axis). Returns ("", None) when that module is
-    not importable, so figures still render on a checkout without it.
+    at test error); lambda = 0 takes no part (no place on a log axis). A best cell on the edge of the lambda
+    grid is flagged in the text: the optimum may lie outside the grid.
     """
-    try:
-        from adamw_repro.analysis.decoupling import best_lambda_per_alpha, decoupling_slope
-    except ImportError:
-        return "", None
     table = pd.DataFrame(
         {
             "alpha": runs["alpha"].map(_key),
@@ -452,11 +297,13 @@ def decoupling_annotation(runs: pd.DataFrame, lam_col: str) -> tuple[str, pd.Dat
         best = best[~best["tied"].astype(bool)]
     ridge = pd.DataFrame({"alpha": best["alpha"], "best_lambda": best.get("best_lambda", best.get(lam_col))})
     if not np.isfinite(s.slope):
-        text = "slope n/a (needs ≥ 2 α with a clear best λ > 0)"
+        text = "slope n/a (< 2 α with a best λ > 0)"
     elif np.isfinite(s.lo) and np.isfinite(s.hi):
         text = f"slope {s.slope:+.2f} [{s.lo:+.2f}, {s.hi:+.2f}], {s.n_alpha} α"
     else:
         text = f"slope {s.slope:+.2f}, {s.n_alpha} α"
+    if getattr(s, "edge", ()):
+        text += f"; {len(s.edge)} α at λ edge"
     return text, ridge
 
 
@@ -530,139 +377,3 @@ def heatmap_figure(
     return fig, axes, (vmin, vmax), mappables
 
 
-# ----------------------------------------------------------------------------------------------------
-# Curves over epochs or steps: mean over seeds with a band.
-
-
-def _band(values: np.ndarray) -> tuple[float, float, float]:
-    try:
-        from adamw_repro.analysis.stats import mean_ci
-    except ImportError:  # min-max over seeds until the stats module is there
-        return float(np.mean(values)), float(np.min(values)), float(np.max(values))
-    mean, lo, hi = mean_ci(values)
-    return float(mean), float(lo), float(hi)
-
-
-def band_kind() -> str:
-    """What the shaded band around a mean curve is, for legends and titles."""
-    try:
-        from adamw_repro.analysis.stats import mean_ci  # noqa: F401
-    except ImportError:
-        return "band: min–max over seeds"
-    return "band: 95% CI over seeds"
-
-
-def curve_stats(history: pd.DataFrame, keys: Sequence[str], x: str, y: str) -> pd.DataFrame:
-    """Mean of `y` over runs (seeds) per `keys` and `x`, with band lo/hi and the number of runs n.
-
-    Seeds that stopped early (diverged) simply contribute fewer points; the band needs two or more values.
-    """
-    cols = [*keys, x, "mean", "lo", "hi", "n"]
-    df = history[[*keys, x, y]].dropna(subset=[x, y])
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    rows = []
-    for group, sub in df.groupby([*keys, x], sort=True, dropna=False):
-        v = sub[y].to_numpy(float)
-        if len(v) >= 2:
-            mean, lo, hi = _band(v)
-        else:
-            mean, lo, hi = float(v[0]), float("nan"), float("nan")
-        rows.append((*group, mean, lo, hi, len(v)))
-    return pd.DataFrame(rows, columns=cols)
-
-
-def plot_curve(ax: Axes, stats: pd.DataFrame, x: str, *, scale: float = 1.0, **line) -> None:
-    """One mean curve with its band (where there are two or more seeds)."""
-    ax.plot(stats[x], scale * stats["mean"], **line)
-    if stats["lo"].notna().any():
-        ax.fill_between(
-            stats[x],
-            scale * stats["lo"],
-            scale * stats["hi"],
-            color=line.get("color"),
-            alpha=0.2,
-            linewidth=0,
-        )
-
-
-def join_notes(*parts: str) -> str:
-    """Title fragments joined by "; ", empty ones dropped."""
-    return "; ".join(p for p in parts if p)
-
-
-def missing_note(missing: Sequence[str]) -> str:
-    return f"missing: {', '.join(missing)}" if missing else ""
-
-
-def n_seeds_text(runs: pd.DataFrame) -> str:
-    """ "1 seed" / "3 seeds" / "1–3 seeds per cell" for titles."""
-    if runs.empty:
-        return "0 seeds"
-    per = runs.groupby(
-        [c for c in SETTING_COLUMNS + ("optimizer", "schedule") if c in runs.columns], dropna=False
-    ).size()
-    lo, hi = int(per.min()), int(per.max())
-    return f"{lo} seed{'s' if lo > 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
-
-
-# ----------------------------------------------------------------------------------------------------
-# Writing and the Snakemake adapter.
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def save(fig: Figure, out_png: Path | str) -> tuple[Path, Path]:
-    """Write `fig` as PNG and as PDF beside it (same stem), atomically, then close it.
-
-    Both files are written under temporary names in the target folder and renamed only when both are complete,
-    so a half-written figure never looks finished.
-    """
-    out_png = Path(out_png)
-    out_pdf = out_png.with_suffix(".pdf")
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    temps = []
-    try:
-        for target, fmt, meta in (
-            (out_png, "png", {"Software": None}),
-            (out_pdf, "pdf", {"CreationDate": None}),
-        ):
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(fd)
-            temps.append((tmp, target))
-            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a figure is for everyone to read
-        for tmp, target in temps:
-            os.replace(tmp, target)
-    finally:
-        plt.close(fig)
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return out_png, out_pdf
-
-
-def run_snakemake(smk, plot: Callable[..., None]) -> None:
-    """Snakemake adapter shared by the figure scripts.
-
-    Reads input.runs and input.history (parquet), passes the rule's params as options, and writes output.png
-    with output.pdf beside it. stderr (warnings) goes to the rule's log when it has one.
-    """
-    out_png = Path(smk.output.png)
-    pdf = smk.output.get("pdf")
-    if pdf is not None and Path(pdf) != out_png.with_suffix(".pdf"):
-        raise ValueError(
-            f"output.pdf must sit beside output.png with the same stem: got {pdf} for {out_png}; "
-            "fix the figure rule's output: in the Snakefile"
-        )
-    # The caption is for the report only; `code`, the script's digest, only makes Snakemake redraw on an edit.
-    options = {k: v for k, v in smk.params.items() if k not in ("caption", "code")}
-    log = smk.log[0] if len(smk.log) else os.devnull
-    with open(log, "w") as fh, contextlib.redirect_stderr(fh):
-        runs = pd.read_parquet(smk.input.runs)
-        history = pd.read_parquet(smk.input.history)
-        plot(runs, history, out_png, **options)
