@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from adamw_repro.workflow import sweeps, throughput
+from adamw_repro.workflow import packs, sweeps, throughput
 from adamw_repro.workflow.resolver import Resolver
 
 CONF = Path(workflow.basedir) / "conf"
@@ -80,7 +80,8 @@ RESULTS = f"results/{SCALE}"
 REPORT_DIR = "reports" if SCALE == "quick" else f"reports/{SCALE}"
 RUNS = {run.run_id: run for runs in GRID.values() for run in runs}
 RESOURCES = SCALE_DOC.get("resources", {})
-GROUP_SIZE = int(SCALE_DOC.get("group_size", 1))
+PACK_SIZE = int(SCALE_DOC.get("pack_size", 1))
+PACK_MODE = str(SCALE_DOC.get("pack_mode", "auto"))
 FIGURES = [e for e in EXPERIMENTS if (Path(workflow.basedir) / "scripts" / "figures" / f"{e}.py").exists()]
 # The optimizers whose bounds the clr experiment itself states (Hydra's composition would merge in config.yaml's
 # bounds of every optimizer, so this one key is read from the file).
@@ -124,21 +125,38 @@ def run_conf_digest(wildcards):
     return conf_digest_of(run_of(wildcards.run))
 
 
-def run_overrides(wildcards):
-    return " ".join(shlex.quote(o) for o in run_of(wildcards.run).hydra_overrides(SCALE))
+def known_runs():
+    """Every run known while the DAG is built: the grids, and the tuned runs of tune stages already done."""
+    for experiment in TUNED_EXPERIMENTS:
+        path = Path(RESULTS) / "tuned" / f"{experiment}.json"
+        if path.exists():
+            for rid in json.loads(path.read_text()):
+                run_of(rid)
+    return [RUNS[rid] for rid in sorted(RUNS)]
 
 
 def experiment_run_ids(experiment):
-    """Grid runs, plus the tuned runs once the grid is done (a checkpoint decides them)."""
+    """Grid runs, plus the tuned runs once the grid is done (a checkpoint decides them) and trained."""
     ids = [run.run_id for run in GRID[experiment]]
     if experiment in TUNED_EXPERIMENTS:
         tuned = checkpoints.tune.get(experiment=experiment).output[0]
+        checkpoints.tuned_trained.get(experiment=experiment)
         ids += list(json.loads(Path(tuned).read_text()))
     return ids
 
 
+def run_outputs(run_ids):
+    """What a finished run leaves: metrics.json and the stamp named by its config-file digest (a changed
+    value asks for a new stamp, so its pack runs even though an old metrics.json is there)."""
+    out = []
+    for rid in run_ids:
+        run_dir = f"{RESULTS}/runs/{rid}"
+        out += [f"{run_dir}/metrics.json", packs.done_file(run_dir, conf_digest_of(run_of(rid)))]
+    return out
+
+
 def experiment_metrics(wildcards):
-    return [f"{RESULTS}/runs/{rid}/metrics.json" for rid in experiment_run_ids(wildcards.experiment)]
+    return run_outputs(experiment_run_ids(wildcards.experiment))
 
 
 def figure_caption(wildcards):
@@ -147,7 +165,65 @@ def figure_caption(wildcards):
 
 
 def grid_metrics(wildcards):
-    return [f"{RESULTS}/runs/{run.run_id}/metrics.json" for run in GRID[wildcards.experiment]]
+    return run_outputs(run.run_id for run in GRID[wildcards.experiment])
+
+
+# -- packs of runs -----------------------------------------------------------------------------------------
+# One job trains a pack of runs in one process (python -m adamw_repro.training.pack): imports, data and kernels
+# once. Packs are formed here, while the DAG is built, from the runs that are not finished (workflow/packs.py
+# says why): a finished run is the output of no job, so Snakemake never deletes it. One rule per pack (a
+# rule's outputs are fixed patterns, and a pack's are a list of run directories); every unfinished run's
+# metrics.json and history.csv is a declared output of exactly one pack. On SLURM a pack is one sbatch job
+# asking for conf/scale's `resources` (runtime: minutes per member, summed over the pack).
+CPUS = int(RESOURCES.get("cpus_per_task", 1))
+GPU_PARTITION = os.environ.get("ADAMW_SLURM_GPU_PARTITION") if int(RESOURCES.get("gpu", 0)) else None
+
+
+def pack_resources(runs=None):
+    """What a pack job asks for: the scale's CPUs, memory and GPUs; its time limit from its runs (job_plan:
+    their epochs and conf/throughput.yaml, capped by the site), or the scale's `runtime` for the LR range test."""
+    minutes = job_plan(runs).runtime_minutes if runs is not None else int(RESOURCES.get("runtime", 60))
+    out = dict(mem_mb=int(RESOURCES.get("mem_mb", 2000)), cpus_per_task=CPUS, gpu=int(RESOURCES.get("gpu", 0)),
+               runtime=minutes, slurm_extra=slurm_extra(minutes))
+    return out | ({"slurm_partition": GPU_PARTITION} if GPU_PARTITION else {})
+
+
+def pack_member(run):
+    """A run as the pack process reads it: its Hydra overrides, run directory and config-file digest."""
+    run_dir = f"{RESULTS}/runs/{run.run_id}"
+    return {"run_dir": run_dir, "overrides": [*run.hydra_overrides(SCALE), f"threads={CPUS}"],
+            "done_file": packs.done_file(run_dir, conf_digest_of(run))}
+
+
+def unfinished_runs(runs):
+    return [r for r in runs if not packs.is_finished(Path(RESULTS) / "runs" / r.run_id, conf_digest_of(r))]
+
+
+
+
+def pack_key(run):
+    """Packs that may be stacked (a GPU scale, or pack_mode vectorized) hold runs of one stack key; sequential
+    packs take any runs (in run-id order, so mostly one experiment's), as few processes as pack_size allows."""
+    if PACK_MODE == "vectorized" or (PACK_MODE == "auto" and int(RESOURCES.get("gpu", 0))):
+        return packs.stack_key(run.experiment, run.overrides)
+    return ()
+
+
+PACKS = packs.form_packs(unfinished_runs(known_runs()), PACK_SIZE, digest_of=conf_digest_of, key_of=pack_key)
+PACKED = {run.run_id for members in PACKS.values() for run in members}
+
+
+def tuned_chunks(experiment):
+    """The tune stage's runs are trained in one pack per tune seed (their number is known before the grid)."""
+    return max(1, len(RESOLVER.sweep(experiment)["tune"]["seeds"]))
+
+
+def tuned_pack_members(wildcards):
+    """Chunk `chunk` of the tuned runs, less those a pack above trains. Finished runs stay listed (the pack
+    process skips them), so that the job's params, and hence Snakemake's rerun decision, stay the same."""
+    tuned = sorted(json.loads(Path(f"{RESULTS}/tuned/{wildcards.experiment}.json").read_text()))
+    chunk = tuned[int(wildcards.chunk)::tuned_chunks(wildcards.experiment)]
+    return packs.runs_file([pack_member(run_of(rid)) for rid in chunk if rid not in PACKED])
 
 
 # -- SLURM ---------------------------------------------------------------------------------------------
@@ -155,32 +231,15 @@ _DAG_TIME = {}
 
 
 def at_dag_time():
-    """Settings that need the executor, which Snakemake knows only once it builds the DAG (not while it
-    parses this file). Called from input functions; acts once.
-
-    - Short runs share SLURM jobs: scale.group_size runs of the `train` group per sbatch job (Snakemake job
-      groups); a --group-components given on the command line wins. Long runs (group_size 1) are one job
-      each. Local execution has no use for groups and gets none.
-    - A dry run ends with the plan: runs and estimated GPU-hours (CPU minutes) per experiment.
-    """
+    """Once the DAG is built (not while this file is parsed): a dry run ends with the plan, runs and estimated
+    GPU-hours (CPU minutes) per experiment. Called from an input function; acts once."""
     if _DAG_TIME:
         return
     _DAG_TIME["done"] = True
-    if GROUP_SIZE > 1 and not workflow.local_exec and workflow.group_settings is not None:
-        import immutables
-
-        components = dict(workflow.group_settings.group_components)
-        components.setdefault("train", GROUP_SIZE)
-        workflow.group_settings.group_components = immutables.Map(components)
     if workflow.dryrun:  # the plan comes last, after Snakemake's own listing of the jobs
         import atexit
 
         atexit.register(lambda: print("\n".join(plan_lines()), flush=True))
-
-
-def train_group(wildcards):
-    at_dag_time()
-    return "train" if GROUP_SIZE > 1 and not workflow.local_exec else None
 
 
 def report_target(wildcards):
@@ -250,19 +309,16 @@ def job_plan(runs):
     return throughput.job_plan(sum(seconds), SITE_MAX_RUNTIME)
 
 
-def train_runtime(wildcards):
-    return job_plan([run_of(wildcards.run)]).runtime_minutes
-
-
-def train_slurm_extra(wildcards):
-    lead = throughput.signal_lead_seconds(train_runtime(wildcards))
+def slurm_extra(runtime_minutes):
+    lead = throughput.signal_lead_seconds(runtime_minutes)
     return f"--signal=TERM@{lead}" if lead else ""
 
 
 # Rule-level retries are one number per rule: enough for the run that needs the most jobs, plus one for a
 # transient failure and one for a job that finishes its run just as SLURM's limit strikes (marked failed, it is
 # retried and summarized from the final checkpoint). A run that finishes early does not use them.
-TRAIN_RETRIES = max([job_plan([run]).jobs for runs in GRID.values() for run in runs] or [1]) + 1
+TRAIN_RETRIES = max([job_plan([run]).jobs for runs in GRID.values() for run in runs]
+                    + [job_plan(members).jobs for members in PACKS.values()] or [1]) + 1
 
 
 # -- the plan printed at the end of a dry run: runs per experiment, GPU-hours or CPU minutes, where results go ---------

@@ -36,40 +36,85 @@ rule prepare_data:
         "python -m adamw_repro.workflow.prepare {params.overrides} {output} > {log} 2>&1"
 
 
-rule train:
-    """One run: Hydra gets a fixed run directory; a killed run resumes from its checkpoint, which lies
-    outside the declared outputs so Snakemake never deletes it."""
+# -- training: packs of runs (formed in common.smk) --------------------------------------------------------
+# One rule per pack: a rule's outputs are fixed patterns, and a pack's are a list of run directories.
+for _pack, _members in PACKS.items():
+
+    rule:
+        name:
+            f"train_pack_{_pack}"
+        input:
+            data=ancient(f"{RESULTS}/data.json"),
+            conf=sorted({ancient(str(f)) for run in _members for f in conf_files_of(run)}),
+        output:
+            runs_file=f"{RESULTS}/packs/{_pack}.json",
+            metrics=[f"{RESULTS}/runs/{run.run_id}/metrics.json" for run in _members],
+            history=[f"{RESULTS}/runs/{run.run_id}/history.csv" for run in _members],
+            done=[pack_member(run)["done_file"] for run in _members],
+        params:
+            members=packs.runs_file([pack_member(run) for run in _members]),
+            # stamps of older configs: a run edited back to one of them must not look finished
+            stale=" ".join(f"{RESULTS}/runs/{run.run_id}/conf-*.done" for run in _members),
+            mode=PACK_MODE,
+        log:
+            f"{RESULTS}/logs/train/pack-{_pack}.log",
+        threads: CPUS
+        resources:
+            **pack_resources(_members),  # time limit from the members' epochs (rules/common.smk, job_plan)
+        retries: TRAIN_RETRIES  # a run longer than the site's limit continues over this many jobs
+        conda:
+            "../envs/adamw-repro.yaml"
+        shell:
+            "rm -f {params.stale} && printf '%s' {params.members:q} > {output.runs_file}.tmp && mv {output.runs_file}.tmp {output.runs_file}"
+            # SIGTERM (SLURM's time limit) is for the pack, which checkpoints and exits 75; the shell ignores it
+            " && trap '' TERM && python -m adamw_repro.training.pack --runs-file {output.runs_file}"
+            " --mode {params.mode} > {log} 2>&1 && {{ grep -E ': (ok|diverged), test error' {log} || true; }}"
+
+
+rule train_tuned:
+    """The tune stage's new runs, trained in packs (one per tune seed, side by side) once the tune stage has
+    named them; the checkpoint below then updates the DAG."""
     input:
         data=ancient(f"{RESULTS}/data.json"),
-        conf=run_config_files,
+        tuned=f"{RESULTS}/tuned/{{experiment}}.json",
     output:
-        metrics=f"{RESULTS}/runs/{{run}}/metrics.json",
-        history=f"{RESULTS}/runs/{{run}}/history.csv",
+        f"{RESULTS}/packs/tuned-{{experiment}}-{{chunk}}.json",
     params:
-        overrides=run_overrides,
-        conf_digest=run_conf_digest,
-        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+        members=tuned_pack_members,
+        mode=PACK_MODE,
     log:
-        f"{RESULTS}/logs/train/{{run}}.log",
-    threads: int(RESOURCES.get("cpus_per_task", 1))
+        f"{RESULTS}/logs/train/tuned-{{experiment}}-{{chunk}}.log",
+    wildcard_constraints:
+        chunk=r"\d+",
+    threads: CPUS
     resources:
-        mem_mb=int(RESOURCES.get("mem_mb", 2000)),
-        cpus_per_task=int(RESOURCES.get("cpus_per_task", 1)),
-        gpu=int(RESOURCES.get("gpu", 0)),
-        # SLURM time limit and continuation (rules/common.smk): a run longer than the site allows is stopped
-        # by SIGTERM at the limit, checkpoints, exits 75, and the retry continues it.
-        runtime=train_runtime,
-        slurm_extra=train_slurm_extra,
-    group:
-        train_group
+        **pack_resources(PACK_SIZE * [max(known_runs(), key=lambda r: run_seconds(r) or 0)] if known_runs() else []),
     retries: TRAIN_RETRIES
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        # SIGTERM (SLURM's time limit) is for the training process, which checkpoints and exits 75: the shell
-        # ignores it and waits. The log's last line, the run's one-line summary, goes to Snakemake's output.
-        "trap '' TERM; python -m adamw_repro.training.train {params.overrides} threads={threads}"
-        " hydra.run.dir={params.run_dir} > {log} 2>&1 && tail -n 1 {log}"
+        "printf '%s' {params.members:q} > {output}.tmp && trap '' TERM"
+        " && python -m adamw_repro.training.pack --runs-file {output}.tmp --mode {params.mode} > {log} 2>&1"
+        " && mv {output}.tmp {output}"
+
+
+checkpoint tuned_trained:
+    """All packs of an experiment's tune stage are done. A checkpoint, so that the DAG is updated and reads
+    the tuned runs' outputs as existing files (a rule cannot declare outputs unknown when it is parsed); on
+    the next invocation they are known, and a changed config retrains them in the packs above. (One
+    checkpoint over all packs: a checkpoint per pack would be discovered, and run, one after another.)"""
+    localrule: True
+    input:
+        lambda wildcards: expand(f"{RESULTS}/packs/tuned-{wildcards.experiment}-{{chunk}}.json",
+                                 chunk=range(tuned_chunks(wildcards.experiment))),
+    output:
+        f"{RESULTS}/tuned/{{experiment}}.trained",
+    log:
+        f"{RESULTS}/logs/train/tuned-{{experiment}}.log",
+    conda:
+        "../envs/adamw-repro.yaml"
+    shell:
+        "touch {output} 2> {log}"
 
 
 checkpoint tune:
@@ -104,12 +149,7 @@ rule lr_range:
         run_dir=lambda wildcards, output: os.path.dirname(output.csv),
         scale=SCALE,
     resources:
-        runtime=int(RESOURCES.get("runtime", 60)),
-        mem_mb=int(RESOURCES.get("mem_mb", 2000)),
-        cpus_per_task=int(RESOURCES.get("cpus_per_task", 1)),
-        gpu=int(RESOURCES.get("gpu", 0)),
-    group:
-        train_group
+        **pack_resources(),
     conda:
         "../envs/adamw-repro.yaml"
     shell:

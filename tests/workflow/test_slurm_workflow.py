@@ -107,20 +107,25 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
     deadline = time.time() + 120
     while not (logs.exists() and list(logs.glob("*.log"))) and time.time() < deadline:
         time.sleep(0.5)
-    (log,) = list(logs.glob("*.log"))
-    run_dir = work / "results/smoke/runs" / log.stem
+    (log,) = list(logs.glob("*.log"))  # the run's pack job: pack-<id>.log, its members in packs/<id>.json
+    pack_id = log.stem.removeprefix("pack-")
+    runs_file = work / f"results/smoke/packs/{pack_id}.json"
+    while not runs_file.exists() and time.time() < deadline:
+        time.sleep(0.5)
+    (member,) = json.loads(runs_file.read_text())["members"]
+    run_dir = work / member["run_dir"]
     wait_for_progress(log, 120)
     if interrupt == "scancel":
         for job in running_job_ids():
             subprocess.run(["scancel", job], check=True)
     else:
-        pattern = f"^[^ ]*python[^ ]* -m adamw_repro[.]training[.]train .*{log.stem}"  # the training process itself
+        pattern = f"^[^ ]*python[^ ]* -m adamw_repro[.]training[.]pack .*{pack_id}"  # the training process itself
         pids = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
         assert pids, f"no training process matches {pattern}"
         for pid in pids:
             os.kill(int(pid), signal.SIGKILL)
     proc.communicate(timeout=300)
-    # The train rule retries once, so the same invocation may already have resumed the run; if it gave up,
+    # The pack rule retries once, so the same invocation may already have resumed the run; if it gave up,
     # running the workflow again must finish it. Either way the run must resume, not restart.
     if proc.returncode != 0:
         assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "metrics.json").exists()
@@ -131,8 +136,7 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
     assert resumed["resumed_from"] is not None and resumed["resumed_from"] >= 119
 
     reference = tmp_path / "reference"
-    overrides = [o for o in yaml.safe_load((run_dir / ".hydra/overrides.yaml").read_text())
-                 if not o.startswith("hydra.")]
+    overrides = member["overrides"]
     subprocess.run([sys.executable, "-m", "adamw_repro.training.train", *overrides,
                     f"hydra.run.dir={reference}", f"data.root={work / 'data'}"], check=True, cwd=work,
                    capture_output=True, env=dict(os.environ, PYTHONPATH=str(work / "src")))

@@ -207,6 +207,9 @@ def what_was_run(scale: str, runs: pd.DataFrame, prov: dict) -> str:
     compute = f"{seconds / 3600:.2f} hours" if seconds >= 3600 else f"{seconds / 60:.1f} minutes"
     first = runs.iloc[0]
     versions = ", ".join(f"{k} {prov.get(k, '?')}" for k in ("python", "torch", "numpy", "hydra"))
+    report_commit = runio.git_commit()
+    dirty = any("+dirty" in c for c in [*prov.get("commits", []), report_commit])
+    dirty_note = " (+dirty: the work tree had uncommitted changes, so no commit holds this code)" if dirty else ""
     lines = [
         "## What was run",
         "",
@@ -224,8 +227,9 @@ def what_was_run(scale: str, runs: pd.DataFrame, prov: dict) -> str:
         f"device {prov.get('device', '?')} "
         f"({prov.get('gpu') or prov.get('cpu', '?')}, {prov.get('threads', '?')} thread(s) per run), "
         f"host {prov.get('host', '?')}, {prov.get('platform', '?')}.",
-        f"- Code: git commit(s) {', '.join(short_commit(c) for c in prov.get('commits', [])) or 'unknown'} "
-        f"('+dirty': the work tree had uncommitted changes); {versions}.",
+        f"- Code: runs trained at git commit(s) "
+        f"{', '.join(short_commit(c) for c in prov.get('commits', [])) or 'unknown'}, this report written at "
+        f"{short_commit(report_commit)}{dirty_note}; {versions}.",
         f"- Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
     ]
     return "\n".join(lines)

@@ -242,13 +242,15 @@ def load_checkpoint(path: Path, device: torch.device) -> dict | None:
         return None
 
 
-def fit(cfg, run_cfg: dict, digest: str, run_dir: Path) -> dict:
-    """Train (or resume) the run and write config.yaml, history.csv, checkpoint.pt and metrics.json."""
+def fit(cfg, run_cfg: dict, digest: str, run_dir: Path, splits: Splits | None = None) -> dict:
+    """Train (or resume) the run and write config.yaml, history.csv, checkpoint.pt and metrics.json.
+
+    `splits`: data already on the device (a pack loads them once for all its members)."""
     start = time.perf_counter()
     device = pick_device(cfg.device)
     configure_torch(cfg, device)
     try:
-        splits = load_splits(cfg.data, device)
+        splits = load_splits(cfg.data, device) if splits is None else splits
     except (FileNotFoundError, PermissionError, ValueError) as err:  # the loaders name the file and the fix
         raise ConfigError(str(err)) from None
     check_against_data(cfg, len(splits.x_train))

@@ -1,0 +1,190 @@
+"""A pack: one process trains many runs, so imports, data and kernels are paid once, not once per run.
+
+    python -m adamw_repro.training.pack --runs-file PACK.json [--mode auto|sequential|vectorized]
+
+PACK.json: {"members": [{"run_dir": DIR, "overrides": [hydra overrides...], "done_file": optional path}, ...]}.
+Each member is exactly the solo run `python -m adamw_repro.training.train OVERRIDES hydra.run.dir=DIR`: the
+same composed config, digest, run directory and outputs (config.yaml, history.csv, metrics.json,
+checkpoint.pt), the same resume from its own checkpoint, the same numbers. A finished member (metrics.json
+with its config digest) is skipped, so after kill -9 the same command retrains only what was not finished
+and resumes each member from its checkpoint. `done_file`, when given, is written after the member's
+metrics.json (holding its config digest): the caller's own stamp of which request a run answered (the
+workflow names it by its digest of the run's config files).
+
+Modes: `sequential` trains the members one after the other with the solo loop (training/loop.py);
+`vectorized` trains members that share model shape, data, batch size and budget as one stacked model
+(training/vectorized.py); `auto` picks vectorized on a GPU and sequential on a CPU, where the benchmark
+(scripts/bench_pack.py) measured no gain from stacking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from adamw_repro import runio
+from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
+from adamw_repro.training.train import check_config, exit_now, finished_metrics
+
+MODES = ("auto", "sequential", "vectorized")
+
+
+@dataclass
+class Member:
+    """One run of a pack: its composed config, the digest that identifies it, and where it writes."""
+
+    cfg: DictConfig
+    run_cfg: dict
+    digest: str
+    run_dir: Path
+    done_file: Path | None = None
+
+
+def read_runs_file(path: Path) -> list[dict]:
+    """The member entries of a runs file; ConfigError naming the file when it is not one."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        members = doc["members"]
+        if not all(isinstance(m.get("run_dir"), str) and isinstance(m.get("overrides"), list) for m in members):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ConfigError(f"--runs-file {path}: not a pack file ({type(err).__name__}); expected JSON "
+                          '{"members": [{"run_dir": DIR, "overrides": [...]}]}') from None
+    return members
+
+
+def compose_members(entries: list[dict], conf_dir: Path = CONF_DIR) -> list[Member]:
+    """Compose every member with Hydra, and check it, before anything trains or is written."""
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    members, seen = [], set()
+    with initialize_config_dir(str(conf_dir), version_base="1.3"):
+        composer = Composer(conf_dir)
+        for entry in entries:
+            run_dir = Path(entry["run_dir"])
+            if run_dir.resolve() in seen:
+                raise ConfigError(f"run_dir {run_dir} appears twice in the pack; each member needs its own")
+            seen.add(run_dir.resolve())
+            try:
+                cfg = composer(list(entry["overrides"]))
+            except (HydraException, OmegaConfBaseException) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ConfigError(f"member {run_dir}: {first}") from None
+            check_config(cfg)
+            run_cfg = run_config(cfg)
+            done = entry.get("done_file")
+            members.append(Member(cfg, run_cfg, config_digest(run_cfg), run_dir, Path(done) if done else None))
+    return members
+
+
+class Composer:
+    """Hydra's compose, done once per distinct set of config-group choices (the defaults tree is what costs,
+    ~0.1 s a member): the members' value overrides are then applied to a copy by Hydra's own override
+    parser and the same function compose() uses after building the tree, so the result is compose()'s."""
+
+    def __init__(self, conf_dir: Path):
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        self.groups = {p.name for p in conf_dir.iterdir() if p.is_dir()}
+        self.parser, self.apply = OverridesParser.create(), ConfigLoaderImpl._apply_overrides_to_config
+        self.base: dict[tuple, DictConfig] = {}
+
+    def __call__(self, overrides: list[str]) -> DictConfig:
+        import copy
+
+        from hydra import compose
+
+        parsed = self.parser.parse_overrides(overrides)
+        is_group = [o.key_or_group.split("@")[0] in self.groups for o in parsed]
+        choices = tuple(o for o, g in zip(overrides, is_group, strict=True) if g)
+        if choices not in self.base:
+            self.base[choices] = compose("config", overrides=list(choices))
+        cfg = copy.deepcopy(self.base[choices])
+        self.apply([o for o, g in zip(parsed, is_group, strict=True) if not g], cfg)
+        return cfg
+
+
+def unfinished(members: list[Member]) -> list[Member]:
+    """Members without a finished metrics.json for their exact config: the ones left to train."""
+    return [m for m in members if finished_metrics(m.run_dir, m.digest) is None]
+
+
+def resolve_mode(mode: str, members: list[Member]) -> str:
+    """`auto`: vectorized on a GPU when the members can share a stacked model, else sequential."""
+    if mode != "auto":
+        return mode
+    import torch
+
+    from adamw_repro.training.vectorized import can_stack
+
+    on_gpu = torch.cuda.is_available() and all(m.cfg.device in ("auto", "cuda") for m in members)
+    return "vectorized" if on_gpu and len(members) > 1 and can_stack([m.cfg for m in members]) else "sequential"
+
+
+def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
+    """Train the unfinished members (finished ones are left alone); returns run_dir -> metrics."""
+    todo = unfinished(members)
+    results = {m.run_dir: finished_metrics(m.run_dir, m.digest) for m in members if m not in todo}
+    for m in members:
+        if m not in todo:
+            stamp(m)
+    if not todo:
+        return results
+    if resolve_mode(mode, todo) == "vectorized":
+        from adamw_repro.training.vectorized import fit_stacked
+
+        results.update(fit_stacked(todo))
+        for m in todo:
+            stamp(m)
+        return results
+    from adamw_repro.training.data import load_splits
+    from adamw_repro.training.loop import fit, pick_device
+
+    data = {}  # the data of each distinct data config and device, loaded once for the whole pack
+    for m in todo:
+        device = pick_device(m.cfg.device)
+        key = json.dumps([m.run_cfg["data"], str(device)], sort_keys=True, default=str)
+        if key not in data:
+            data[key] = load_splits(m.cfg.data, device)
+        results[m.run_dir] = fit(m.cfg, m.run_cfg, m.digest, m.run_dir, splits=data[key])
+        stamp(m)
+    return results
+
+
+def stamp(member: Member) -> None:
+    """The caller's done_file, written after metrics.json: a stamp never marks an unfinished run."""
+    if member.done_file is not None:
+        runio.write_text(member.done_file, member.digest + "\n")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m adamw_repro.training.pack", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs-file", type=Path, required=True, help="JSON list of the pack's members")
+    parser.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)} (default auto)")
+    args = parser.parse_args(argv)
+    try:
+        if args.mode not in MODES:
+            raise ConfigError(f"--mode {args.mode} is unknown; allowed: {', '.join(MODES)}")
+        members = compose_members(read_runs_file(args.runs_file))
+        results = train_pack(members, args.mode)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    for m in members:
+        r = results[m.run_dir]
+        test_error = r["final"].get("test_error", float("nan"))
+        print(f"{run_label(m.cfg, m.run_dir.name)}: {r['status']}, test error {test_error:.4f} "
+              f"after {r['epochs']} epochs ({r['wall_seconds']:.1f} s)")
+    exit_now()
+
+
+if __name__ == "__main__":
+    main()
