@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from adamw_repro.workflow import packs, sweeps
+from adamw_repro.workflow import packs, sweeps, throughput
 from adamw_repro.workflow.resolver import Resolver
 
 CONF = Path(workflow.basedir) / "conf"
@@ -31,6 +31,8 @@ if SCALE not in SCALES:
     _config_error(
         f"--config scale={SCALE} is unknown; allowed: {', '.join(SCALES)} (files in conf/scale/)"
     )
+if "--report" in sys.argv and "scale" not in config:  # a report of the default scale, which may not be the one run
+    print(f"snakemake --report: the {SCALE} scale's results; add --config scale=... for another", file=sys.stderr)
 # Hydra answers every question about a run (its config, digest, files), composing each distinct group choice
 # once per invocation.
 RESOLVER = Resolver(SCALE, CONF)
@@ -177,9 +179,12 @@ CPUS = int(RESOURCES.get("cpus_per_task", 1))
 GPU_PARTITION = os.environ.get("ADAMW_SLURM_GPU_PARTITION") if int(RESOURCES.get("gpu", 0)) else None
 
 
-def pack_resources(members):
-    out = dict(runtime=int(RESOURCES.get("runtime", 60)) * members, mem_mb=int(RESOURCES.get("mem_mb", 2000)),
-               cpus_per_task=CPUS, gpu=int(RESOURCES.get("gpu", 0)))
+def pack_resources(runs=None):
+    """What a pack job asks for: the scale's CPUs, memory and GPUs; its time limit from its runs (job_plan:
+    their epochs and conf/throughput.yaml, capped by the site), or the scale's `runtime` for the LR range test."""
+    minutes = job_plan(runs).runtime_minutes if runs is not None else int(RESOURCES.get("runtime", 60))
+    out = dict(mem_mb=int(RESOURCES.get("mem_mb", 2000)), cpus_per_task=CPUS, gpu=int(RESOURCES.get("gpu", 0)),
+               runtime=minutes, slurm_extra=slurm_extra(minutes))
     return out | ({"slurm_partition": GPU_PARTITION} if GPU_PARTITION else {})
 
 
@@ -226,19 +231,31 @@ _DAG_TIME = {}
 
 
 def at_dag_time():
-    """Once the DAG is built (not while this file is parsed): a dry run prints the plan, runs and estimated
-    GPU-hours per experiment. Called from an input function; acts once."""
+    """Once the DAG is built (not while this file is parsed): a dry run ends with the plan, runs and estimated
+    GPU-hours (CPU minutes) per experiment. Called from an input function; acts once."""
     if _DAG_TIME:
         return
     _DAG_TIME["done"] = True
-    if workflow.dryrun:
-        for line in plan_lines():
-            print(line, file=sys.stderr)
+    if workflow.dryrun:  # the plan comes last, after Snakemake's own listing of the jobs
+        import atexit
+
+        atexit.register(lambda: print("\n".join(plan_lines()), flush=True))
 
 
 def report_target(wildcards):
+    """The report, and the run table behind it: on a fresh clone the committed quick report is present but no
+    results are, so asking for the table is what makes the workflow train and redraw (an output whose inputs
+    are merely missing counts as up to date in Snakemake)."""
     at_dag_time()
-    return f"{REPORT_DIR}/report.md"
+    return [f"{REPORT_DIR}/report.md", f"{RESULTS}/runs.parquet"]
+
+
+def script_digest(path):
+    """Content digest of a script: redraws a figure when its script changes, whatever the files' times say
+    (the profiles leave out Snakemake's `code` trigger, which compares times and fires on every fresh clone)."""
+    import hashlib
+
+    return hashlib.sha1((Path(workflow.basedir) / path).read_bytes()).hexdigest()[:16]
 
 
 onstart:
@@ -256,25 +273,95 @@ onstart:
             raise WorkflowError(str(err))
 
 
-# -- the plan: runs and estimated GPU-hours per experiment, printed by a dry run -------------------------------
-def plan_lines():
-    from adamw_repro.workflow import throughput
+# -- SLURM time limits and continuation: a run's time from conf/throughput.yaml, capped by the site's longest job;
+# a run that needs more jobs continues from its checkpoint (SIGTERM at the limit, then a Snakemake retry) -----------
+def _site_max_runtime():
+    value = os.environ.get("ADAMW_SLURM_MAX_RUNTIME", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        _config_error(
+            f"ADAMW_SLURM_MAX_RUNTIME={value!r} must be a whole number of minutes >= 1 (your site's longest "
+            "job); set it in ~/.config/adamw-repro/slurm.env (see profiles/slurm/settings.example.env)"
+        )
+    return int(value)
 
-    table = throughput.load_table(CONF / "throughput.yaml")
-    lines = [f"plan for scale={SCALE}: experiment, grid runs, estimated GPU-hours on {table['default_gpu']} "
-             "(from conf/throughput.yaml; 'estimate' entries are not measured)"]
+
+SITE_MAX_RUNTIME = _site_max_runtime()
+THROUGHPUT = throughput.load_table(CONF / "throughput.yaml")
+RUN_DEVICE = THROUGHPUT["default_gpu"] if int(RESOURCES.get("gpu", 0)) else "cpu"
+_SECONDS = {}
+
+
+def run_seconds(run):
+    """Estimated seconds of one run on this scale's device (None where conf/throughput.yaml has no rate)."""
+    if run.run_id not in _SECONDS:
+        model = RESOLVER.choices(run)["model"]
+        _SECONDS[run.run_id] = throughput.run_seconds(RESOLVER.run_config(run), model, THROUGHPUT, RUN_DEVICE)
+    return _SECONDS[run.run_id]
+
+
+def job_plan(runs):
+    """Time limit and number of jobs for one SLURM job training `runs` one after another (a pack, or one run)."""
+    seconds = [run_seconds(run) for run in runs]
+    if None in seconds:  # no rate for this model here: the scale's runtime, one job
+        return throughput.JobPlan(int(RESOURCES.get("runtime", 60)), 1)
+    return throughput.job_plan(sum(seconds), SITE_MAX_RUNTIME)
+
+
+def slurm_extra(runtime_minutes):
+    lead = throughput.signal_lead_seconds(runtime_minutes)
+    return f"--signal=TERM@{lead}" if lead else ""
+
+
+# Rule-level retries are one number per rule: enough for the run that needs the most jobs, plus one for a
+# transient failure and one for a job that finishes its run just as SLURM's limit strikes (marked failed, it is
+# retried and summarized from the final checkpoint). A run that finishes early does not use them.
+TRAIN_RETRIES = max([job_plan([run]).jobs for runs in GRID.values() for run in runs]
+                    + [job_plan(members).jobs for members in PACKS.values()] or [1]) + 1
+
+
+# -- the plan printed at the end of a dry run: runs per experiment, GPU-hours or CPU minutes, where results go ---------
+def plan_lines():
+    """The dry run's closing summary (also what `python -m snakemake -n | tail` shows)."""
+    device = "CPU thread" if RUN_DEVICE == "cpu" else f"{RUN_DEVICE} GPU"
+    flags = [row.get("measured", False) for model in THROUGHPUT["models"].values()
+             for name, row in model.items() if name == RUN_DEVICE and isinstance(row, dict)]
+    basis = "measured" if all(flags) else "partly ESTIMATED" if any(flags) else "ESTIMATED, not measured"
+    lines = [f"plan for scale={SCALE}: grid runs and estimated training time on one {device} per experiment "
+             f"(conf/throughput.yaml: {basis}):"]
+    total, unknown = 0.0, set()
     for experiment, runs in GRID.items():
-        hours, unknown = 0.0, set()
-        for run in runs:
-            cfg, model = RESOLVER.run_config(run), RESOLVER.choices(run)["model"]
-            if "images" not in cfg["data"] or model not in table["models"]:  # generated data: no estimate
-                unknown.add(model)
-                continue
-            val = int(cfg["data"].get("val_size", 0))
-            hours += throughput.estimate_gpu_hours(model, cfg["epochs"], cfg["data"]["images"]["train"] - val,
-                                                   table, eval_images=val)
+        seconds = [run_seconds(run) for run in runs]
+        known = [s for s in seconds if s is not None]
         tune = RESOLVER.sweep(experiment).get("tune")
-        extra = f", then a tune stage of {len(tune['seeds'])} seed(s) per best cell" if tune else ""
-        cost = f"{hours:.1f} GPU-h" if not unknown else f"no GPU estimate for {', '.join(sorted(unknown))}"
-        lines.append(f"  {experiment:16s} {len(runs):5d} runs{extra}: {cost}")
+        tuned = 0
+        if tune:  # the tune stage reruns each group's best cell with its seeds: as many runs as groups x seeds
+            zero = tune.get("separate_zero")
+            groups = {tuple(sorted((k, v) for k, v in r.assignment.items()
+                                   if k not in tune["over"] and k != "seed"))
+                      + ((float(r.assignment.get(zero, 1)) == 0,) if zero else ()) for r in runs}
+            tuned = len(groups) * len(tune["seeds"])
+        mean = sum(known) / len(known) if known else 0.0
+        cost = sum(known) + tuned * mean
+        total += cost
+        if len(known) < len(seconds):
+            unknown.add(experiment)
+        extra = f" + {tuned} tuned" if tuned else ""
+        lines.append(f"  {experiment:16s} {len(runs):5d} runs{extra:12s} {_duration(cost, RUN_DEVICE)}")
+    lines.append(f"  {'total':16s} {sum(len(r) for r in GRID.values()):5d} runs{'':12s} "
+                 f"{_duration(total, RUN_DEVICE)} (tune stage included)")
+    if unknown:
+        lines.append(f"  no rate in conf/throughput.yaml for some runs of: {', '.join(sorted(unknown))}")
+    if SITE_MAX_RUNTIME:
+        longest = max([job_plan([run]).jobs for runs in GRID.values() for run in runs] or [1])
+        lines.append(f"  SLURM: jobs of at most {SITE_MAX_RUNTIME} min (ADAMW_SLURM_MAX_RUNTIME); "
+                     f"the longest run continues over up to {longest} job(s)")
+    lines.append(f"results: {RESULTS}/ (runs/, runs.parquet, logs/); report: {REPORT_DIR}/report.md")
     return lines
+
+
+def _duration(seconds, device):
+    if device != "cpu":
+        return f"{seconds / 3600:9.1f} GPU-hours"
+    return f"{seconds / 60:9.1f} CPU-minutes" if seconds >= 60 else f"{seconds:9.1f} CPU-seconds"

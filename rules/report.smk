@@ -1,6 +1,9 @@
 # Aggregation, one rule per figure (each with its caption for `snakemake --report`), the report. All are
 # light: on a cluster they run where snakemake runs, instead of waiting in the queue.
 
+# `snakemake --report report.html --config scale=S`: this scale's figures, report.md and run table.
+report: "../reports/captions/workflow.rst"
+
 
 rule experiment_done:
     """All runs of one experiment are finished: lists their directories. One such job per experiment, so
@@ -28,7 +31,7 @@ rule aggregate:
         expand(f"{RESULTS}/done/{{experiment}}.txt", experiment=EXPERIMENTS),
     output:
         runs=f"{RESULTS}/runs.parquet",
-        runs_csv=f"{RESULTS}/runs.csv",
+        runs_csv=report(f"{RESULTS}/runs.csv", caption="../reports/captions/runs.rst", category="Tables"),
         history=f"{RESULTS}/history.parquet",
         history_csv=f"{RESULTS}/history.csv",
     log:
@@ -60,6 +63,7 @@ rule figure:
     params:
         experiment="{figure}",
         caption=figure_caption,
+        code=lambda wildcards: script_digest(f"scripts/figures/{wildcards.figure}.py"),
     wildcard_constraints:
         figure="|".join(FIGURES) or "no-figure",
     conda:
@@ -80,6 +84,8 @@ rule figure_clr_range:
             category="Figures",
         ),
         pdf=f"{REPORT_DIR}/figures/clr_range.pdf",
+    params:
+        code=script_digest("scripts/figures/clr.py"),
     log:
         f"{RESULTS}/logs/figures/clr_range.log",
     conda:
@@ -114,7 +120,7 @@ rule report:
         range_figure=[f"{REPORT_DIR}/figures/clr_range.png"] if RANGE_OPTIMIZERS else [],
         thresholds=str(CLAIMS),  # a real input: a changed threshold rewrites the report
     output:
-        f"{REPORT_DIR}/report.md",
+        report(f"{REPORT_DIR}/report.md", caption="../reports/captions/report.rst", category="Report"),
     log:
         f"{RESULTS}/logs/report.log",
     params:

@@ -60,13 +60,15 @@ for _pack, _members in PACKS.items():
             f"{RESULTS}/logs/train/pack-{_pack}.log",
         threads: CPUS
         resources:
-            **pack_resources(len(_members)),
-        retries: 1
+            **pack_resources(_members),  # time limit from the members' epochs (rules/common.smk, job_plan)
+        retries: TRAIN_RETRIES  # a run longer than the site's limit continues over this many jobs
         conda:
             "../envs/adamw-repro.yaml"
         shell:
             "rm -f {params.stale} && printf '%s' {params.members:q} > {output.runs_file}.tmp && mv {output.runs_file}.tmp {output.runs_file}"
-            " && python -m adamw_repro.training.pack --runs-file {output.runs_file} --mode {params.mode} > {log} 2>&1"
+            # SIGTERM (SLURM's time limit) is for the pack, which checkpoints and exits 75; the shell ignores it
+            " && trap '' TERM && python -m adamw_repro.training.pack --runs-file {output.runs_file}"
+            " --mode {params.mode} > {log} 2>&1 && {{ grep -E ': (ok|diverged), test error' {log} || true; }}"
 
 
 rule train_tuned:
@@ -86,12 +88,12 @@ rule train_tuned:
         chunk=r"\d+",
     threads: CPUS
     resources:
-        **pack_resources(PACK_SIZE),
-    retries: 1
+        **pack_resources(PACK_SIZE * [max(known_runs(), key=lambda r: run_seconds(r) or 0)] if known_runs() else []),
+    retries: TRAIN_RETRIES
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "printf '%s' {params.members:q} > {output}.tmp"
+        "printf '%s' {params.members:q} > {output}.tmp && trap '' TERM"
         " && python -m adamw_repro.training.pack --runs-file {output}.tmp --mode {params.mode} > {log} 2>&1"
         " && mv {output}.tmp {output}"
 
@@ -147,7 +149,7 @@ rule lr_range:
         run_dir=lambda wildcards, output: os.path.dirname(output.csv),
         scale=SCALE,
     resources:
-        **pack_resources(1),
+        **pack_resources(),
     conda:
         "../envs/adamw-repro.yaml"
     shell:

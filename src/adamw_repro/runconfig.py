@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Keys of the composed config that do not change what a run computes: where the data live, how often
 # to checkpoint, the sweep a run belongs to. The same run on another machine keeps its digest.
-NOT_PART_OF_RUN = ("sweep", "hydra", "scale", "threads", "checkpoint_every", "lr_range")
+NOT_PART_OF_RUN = ("sweep", "hydra", "scale", "threads", "checkpoint_every", "lr_range", "tensorboard")
 NOT_PART_OF_DATA = ("root", "generate", "verify_checksums")
 
 
@@ -51,3 +51,10 @@ if not OmegaConf.has_resolver("run_digest"):
     OmegaConf.register_new_resolver("run_digest", _run_digest_resolver)
 
 
+def run_label(cfg: DictConfig, run_id: str) -> str:
+    """A run named by what it is, for logs: experiment, optimizer, schedule, alpha, lambda, budget, seed, directory."""
+    opt = cfg.optimizer
+    decay = (f"lambda_norm={opt.lambda_norm:g}" if opt.get("lambda_norm") is not None
+             else f"lambda={opt.get('weight_decay') or 0:g}")
+    return (f"{cfg.get('experiment_name', 'adhoc')} {opt.name} {cfg.schedule.name} alpha={opt.lr:g} {decay} "
+            f"epochs={cfg.epochs} seed={cfg.seed} ({run_id})")

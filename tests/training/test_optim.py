@@ -1,4 +1,4 @@
-"""The paper's optimizers against PAPER.md section 1: the four identities, and the registry."""
+"""The paper's optimizers against docs/paper.md section 1: the four identities, and the registry."""
 
 from __future__ import annotations
 

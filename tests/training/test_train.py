@@ -188,7 +188,7 @@ def test_normalized_weight_decay_follows_the_restart_period(make_cfg, tmp_path):
 
     cfg = make_cfg("optimizer.lambda_norm=0.05")
     lam = effective_lambda(cfg.optimizer, batch_size=128, train_size=50000, period_epochs=100)
-    assert lam == pytest.approx(0.05 * (128 / (50000 * 100)) ** 0.5)  # CIFAR-10 example of PAPER.md B.1
+    assert lam == pytest.approx(0.05 * (128 / (50000 * 100)) ** 0.5)  # docs/paper.md section 1
     assert effective_lambda(make_cfg("optimizer.lambda_norm=0.025").optimizer, batch_size=128,
                             train_size=50000, period_epochs=100) == pytest.approx(1.26e-4, rel=0.01)
     m = train(make_cfg("optimizer.lambda_norm=0.05", "schedule=warm_restarts", "schedule.T0=1"),

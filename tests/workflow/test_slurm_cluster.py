@@ -1,6 +1,7 @@
-"""End-to-end tests against a live SLURM cluster (bash scripts/ci/slurm-up.sh) through profiles/slurm-ci.
+"""End-to-end tests against a live SLURM cluster (bash scripts/ci/slurm-up.sh) through profiles/slurm, the users'
+profile, with the CI cluster's site settings (scripts/ci/slurm-ci.env).
 
-They run the real `snakemake --profile profiles/slurm-ci` in a subprocess, so a job goes through sbatch,
+They run the real `snakemake --profile profiles/slurm` in a subprocess, so a job goes through sbatch,
 srun inside the allocation, squeue status polling and the plugin's log files. Without a cluster they
 skip and say how to start one.
 """
@@ -20,7 +21,8 @@ import pytest
 from adamw_repro.workflow.slurm_check import check_slurm_request
 
 ROOT = Path(__file__).resolve().parents[2]
-CI_PROFILE = ROOT / "profiles" / "slurm-ci"
+PROFILE = ROOT / "profiles" / "slurm"
+CI_SETTINGS = ROOT / "scripts" / "ci" / "slurm-ci.env"
 SNAKEMAKE_TIMEOUT_S = 300
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.snakemake]
@@ -50,11 +52,25 @@ def slurm_cluster() -> None:
         pytest.skip(reason)
 
 
+def site_env(**extra: str) -> dict[str, str]:
+    """This process's environment with the CI cluster's site settings, as `source scripts/ci/slurm-ci.env` gives.
+
+    A test run inside a SLURM allocation must not leak that job's identity into the submissions, nor a
+    developer's own site settings into the CI cluster's."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM_", "SBATCH_", "ADAMW_SLURM_"))}
+    for line in CI_SETTINGS.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = value
+    return env | extra
+
+
 def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real snakemake CLI with the CI profile in `workdir`, as a user would."""
-    # A test run inside a SLURM allocation must not leak that job's identity into the submissions.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    cmd = [sys.executable, "-m", "snakemake", "--profile", str(CI_PROFILE), "--directory", str(workdir)]
+    """Run the real snakemake CLI with the users' SLURM profile in `workdir`, as a user would."""
+    env = site_env()
+    cmd = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "--slurm-keep-successful-logs",
+           "--directory", str(workdir)]
     cmd += ["--snakefile", str(workdir / "Snakefile"), *args]
     return subprocess.run(
         cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=SNAKEMAKE_TIMEOUT_S

@@ -1,6 +1,8 @@
-"""The project's workflow on a live SLURM cluster (scripts/ci/slurm-up.sh) through profiles/slurm-ci: the smoke
-runs really go through sbatch and give what a local run gives; a training job cancelled (scancel) or killed
-(SIGKILL) mid-way resumes from its checkpoint on the rerun and ends with the uninterrupted run's metrics."""
+"""The project's workflow on a live SLURM cluster (scripts/ci/slurm-up.sh) through profiles/slurm, the users' profile,
+with the CI cluster's site settings (scripts/ci/slurm-ci.env): the smoke scale goes through sbatch with no job larger
+than the node and gives what a local run gives; a training job cancelled (scancel) or killed (SIGKILL) mid-way
+resumes from its checkpoint; a run longer than the site's time limit continues job after job until done. Each
+ends with the uninterrupted run's metrics."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.workflow.test_slurm_cluster import cluster_skip_reason
-from tests.workflow_helpers import ROOT, copy_workflow, snakemake
+from tests.workflow.test_slurm_cluster import PROFILE, cluster_skip_reason, scontrol_job, site_env
+from tests.workflow_helpers import copy_workflow, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.snakemake]
 TIMING = ["wall_seconds", "steps_per_second"]
@@ -32,28 +34,40 @@ def cluster() -> None:
         pytest.skip(reason)
 
 
-def slurm_snakemake(work: Path, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    env["ADAMW_REPRO_DATA"] = str(work / "data")
-    cmd = [sys.executable, "-m", "snakemake", "--profile", str(ROOT / "profiles/slurm-ci"), "-s",
+def slurm_snakemake(work: Path, *args: str, popen: bool = False, env: dict | None = None):
+    """`snakemake --profile profiles/slurm ARGS` on the copy in `work`, with the CI cluster's site settings."""
+    env = site_env(ADAMW_REPRO_DATA=str(work / "data"), **(env or {}))
+    cmd = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "--slurm-keep-successful-logs", "-s",
            str(work / "Snakefile"), "--directory", str(work), *args]
     if popen:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
 
 
-def test_smoke_runs_go_through_sbatch_and_equal_a_local_run(cluster, tmp_path):
-    config = ["--config", "scale=smoke", "experiments=fig1_schedules,clr"]
+def node_size() -> tuple[int, int]:
+    """CPUs and memory (MB) of the cluster's (one) node."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%c %m"], capture_output=True, text=True, check=True).stdout
+    cpus, mem = out.split()[:2]
+    return int(cpus), int(mem)
+
+
+def test_smoke_scale_through_the_users_profile_fits_the_node_and_equals_a_local_run(cluster, tmp_path):
+    # Exactly what CI and a user run: `snakemake --profile profiles/slurm --config scale=smoke`.
     remote = copy_workflow(tmp_path / "slurm")
-    out = slurm_snakemake(remote, *config)
+    out = slurm_snakemake(remote, "--config", "scale=smoke")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     local = copy_workflow(tmp_path / "local")
-    assert snakemake(local, "--cores", "2", *config).returncode == 0
+    assert snakemake(local, "--cores", "2", "--config", "scale=smoke").returncode == 0
 
     runs_dir = remote / "results/smoke/runs"
     job_ids = {json.loads((d / "metrics.json").read_text())["provenance"]["slurm_job_id"] for d in runs_dir.iterdir()}
     assert None not in job_ids  # every run ran inside a SLURM allocation
-    assert len(job_ids) < len(list(runs_dir.iterdir()))  # short runs were grouped into fewer sbatch jobs
+    assert len(job_ids) < len(list(runs_dir.iterdir()))  # short runs shared jobs
+    cpus, mem = node_size()
+    for job_id in job_ids:  # each job asked for what one training process uses, never more than the node has
+        job = scontrol_job(str(job_id))
+        assert int(job["NumCPUs"]) <= cpus, job
+        assert int(job.get("MinMemoryNode", "0M").rstrip("M")) <= mem, job
     assert list((remote / ".snakemake/slurm_logs").rglob("*.log"))  # the plugin's per-job logs
 
     a = pd.read_parquet(remote / "results/smoke/runs.parquet").drop(columns=TIMING)
@@ -62,10 +76,10 @@ def test_smoke_runs_go_through_sbatch_and_equal_a_local_run(cluster, tmp_path):
     assert (remote / "reports/smoke/report.md").exists()
 
 
-def long_experiment(work: Path) -> str:
-    """A smoke-scale experiment with one run long enough (~10 s) to interrupt mid-way."""
-    doc = {"experiment_name": "long_smoke", "test_every": 0,
-           "sweep": {"smoke": {"seeds": [0], "grid": {"epochs": [400], "model.width": [16]}}}}
+def long_experiment(work: Path, epochs: int = 400) -> str:
+    """A smoke-scale experiment with one run long enough (400 epochs: ~10 s) to interrupt mid-way."""
+    doc = {"experiment_name": "long_smoke", "test_every": 0, "checkpoint_every": 50,
+           "sweep": {"smoke": {"seeds": [0], "grid": {"epochs": [epochs], "model.width": [16]}}}}
     (work / "conf/experiment/long_smoke.yaml").write_text("# @package _global_\n" + yaml.safe_dump(doc))
     return "long_smoke"
 
@@ -128,3 +142,64 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
                    capture_output=True, env=dict(os.environ, PYTHONPATH=str(work / "src")))
     expected = json.loads((reference / "metrics.json").read_text())
     assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
+
+
+def train_here(work: Path, out: Path, *overrides: str, popen: bool = False):
+    """The long run trained here, outside the workflow and SLURM, without interruption."""
+    cmd = [sys.executable, "-m", "adamw_repro.training.train", "experiment=long_smoke", "scale=smoke", *overrides,
+           f"hydra.run.dir={out}", f"data.root={work / 'data'}"]
+    env = dict(os.environ, PYTHONPATH=str(work / "src"))
+    if popen:
+        return subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, check=True)
+
+
+def epochs_per_second(work: Path, tmp: Path) -> float:
+    """The cluster's speed on the long run's config (1,000 epochs; start-up and evaluation included) as a SLURM job,
+    so that the run needs three jobs on a fast cluster as on a slow one (a busy one needs more)."""
+    long_experiment(work)
+    train_here(work, tmp / "data-ready", "epochs=1")  # data generated before the clock starts
+    start = time.perf_counter()
+    subprocess.run(["srun", "-t", "2", "-c", "1", sys.executable, "-m", "adamw_repro.training.train",
+                    "experiment=long_smoke", "scale=smoke", "epochs=1000", "model.width=16",
+                    f"hydra.run.dir={tmp / 'calibrate'}", f"data.root={work / 'data'}"],
+                   check=True, cwd=work, capture_output=True, env=site_env(PYTHONPATH=str(work / "src")))
+    return 1000 / (time.perf_counter() - start)
+
+
+def test_a_run_longer_than_the_time_limit_continues_over_three_jobs(cluster, tmp_path):
+    # A site whose jobs may last 1 minute (SLURM's smallest limit; a job gets ~50 s of training before the SIGTERM
+    # SLURM sends at the limit) and a run of ~3 such jobs: each job is stopped, checkpoints and exits 75; Snakemake
+    # resubmits it (retries sized by the plan from conf/throughput.yaml) and the next job continues from the
+    # checkpoint, until the run is done.
+    work = copy_workflow(tmp_path / "w")
+    epochs = int(160 * epochs_per_second(work, tmp_path))  # ~3 jobs' worth: >= 3 even if the load eases
+    experiment = long_experiment(work, epochs=epochs)
+    config = ["--config", "scale=smoke", f"experiments={experiment}"]
+    site = {"ADAMW_SLURM_MAX_RUNTIME": "1"}
+    plan = slurm_snakemake(work, "-n", *config, env=site)
+    assert "jobs of at most 1 min" in plan.stdout, plan.stdout[-2000:]
+
+    # The uninterrupted reference trains here meanwhile (the cluster's node is this machine: one CPU each).
+    reference = train_here(work, tmp_path / "reference", f"epochs={epochs}", "model.width=16", "seed=0", popen=True)
+    out = slurm_snakemake(work, *config, env=site)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    (run_dir,) = list((work / "results/smoke/runs").iterdir())
+    resumed = json.loads((run_dir / "metrics.json").read_text())
+    logs = work / ".snakemake/slurm_logs"  # rule_train/<run>/<job>.log, group_train_*/ or rule_train_pack_*/
+    jobs = [log for log in logs.rglob("*.log") if "train" in log.relative_to(logs).parts[0]]
+    assert len(jobs) >= 3, f"{len(jobs)} training jobs: {jobs}"
+    assert resumed["resumed_from"] is not None and resumed["epochs"] == epochs
+    # Jobs were stopped by the limit, the last one was not. (A job that ends its run just as the limit strikes is
+    # marked failed too; its retry only summarizes the run from the final checkpoint.)
+    jobs.sort(key=lambda log: int(log.stem))
+    timed_out = [log for log in jobs if "DUE TO TIME LIMIT" in log.read_text()]
+    assert len(timed_out) >= 2 and jobs[-1] not in timed_out, [log.read_text()[-500:] for log in jobs]
+
+    assert reference.wait(timeout=1200) == 0
+    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    assert resumed["config_digest"] == expected["config_digest"]
+    assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
+    a = pd.read_csv(run_dir / "history.csv").drop(columns="seconds")
+    b = pd.read_csv(tmp_path / "reference" / "history.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b)

@@ -1,4 +1,4 @@
-"""The exact identities of PAPER.md section 1, checked on the installed optimizers.
+"""The exact identities of docs/paper.md section 1, checked on the installed optimizers.
 
 The tests assert them, and the report lists them as checked at report time, so a reader sees that the
 code that produced the figures satisfies them.

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from adamw_repro import runio
-from adamw_repro.runconfig import ConfigError
+from adamw_repro.runconfig import ConfigError, run_label
 from adamw_repro.training.checks import check_against_data
 from adamw_repro.training.data import Splits, load_splits
 from adamw_repro.training.models import build_model
@@ -269,7 +269,7 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path, splits: Splits | None = 
         resumed_from = run.epoch + (run.batch_index / run.steps_per_epoch if run.perm is not None else 0)
     runio.write_yaml(run_dir / "config.yaml", run_cfg)
     first_step_seconds = time.perf_counter() - start
-    progress = Progress(cfg.epochs, run_dir.name)
+    progress = Progress(cfg, run_dir)
 
     def save() -> None:  # a resume checkpoint; the final one (below) also keeps the run's speed
         runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": False})
@@ -316,14 +316,30 @@ def fit(cfg, run_cfg: dict, digest: str, run_dir: Path, splits: Splits | None = 
 
 
 class Progress:
-    """One line per ~10 % of the run on stderr, so long runs show progress without flooding logs."""
+    """Progress on stderr: a line per ~10 % of the run, and at least one a minute, so a long run shows where it
+    is without flooding the log of a short one; each line names the run by its settings. With
+    `tensorboard=true`, every epoch's row also goes to TensorBoard (<run dir>/tensorboard)."""
 
-    def __init__(self, epochs: int, name: str):
-        self.every, self.name = max(1, epochs // 10), name
+    def __init__(self, cfg, run_dir: Path):
+        self.every, self.label = max(1, cfg.epochs // 10), run_label(cfg, run_dir.name)
+        self.last, self.writer = time.monotonic(), None
+        if cfg.get("tensorboard"):
+            try:  # optional: only runs that ask for it need the package
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ConfigError("tensorboard=true needs the tensorboard package (pip install tensorboard), "
+                                  "or set tensorboard=false (conf/config.yaml)") from None
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
     def update(self, row: dict) -> None:
-        if row["epoch"] % self.every == 0:
-            print(f"[{self.name}] epoch {row['epoch']}: train loss {row['train_loss']:.4g}, "
+        if self.writer is not None:
+            for key in HISTORY_FIELDS[2:9]:
+                if math.isfinite(row[key]):
+                    self.writer.add_scalar(key, row[key], row["epoch"])
+            self.writer.flush()
+        if row["epoch"] % self.every == 0 or time.monotonic() - self.last >= 60:
+            self.last = time.monotonic()
+            print(f"[{self.label}] epoch {row['epoch']}: train loss {row['train_loss']:.4g}, "
                   f"val error {row['val_error']:.4f}, lr {row['lr']:.3g}", file=sys.stderr, flush=True)
 
 

@@ -6,7 +6,7 @@ recover eta_t = lr / alpha, as the authors' code does (current_lr / base_lr), an
 (1 - eta_t * lambda): the decay is multiplied by the schedule but NOT by alpha.
 
 The arithmetic mirrors torch.optim's single-tensor kernels op for op, so that with lambda = 0 AdamW is
-bitwise Adam and SGDW is bitwise SGD (identity 1 of PAPER.md section 1).
+bitwise Adam and SGDW is bitwise SGD (identity 1 of docs/paper.md section 1).
 """
 
 from __future__ import annotations

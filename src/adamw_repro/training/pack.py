@@ -28,7 +28,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from adamw_repro import runio
-from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config
+from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
 from adamw_repro.training.train import check_config, exit_now, finished_metrics
 
 MODES = ("auto", "sequential", "vectorized")
@@ -180,7 +180,8 @@ def main(argv=None) -> None:
         sys.exit(2)
     for m in members:
         r = results[m.run_dir]
-        print(f"{m.run_dir.name}: {r['status']}, test error {r['final'].get('test_error', float('nan')):.4f} "
+        test_error = r["final"].get("test_error", float("nan"))
+        print(f"{run_label(m.cfg, m.run_dir.name)}: {r['status']}, test error {test_error:.4f} "
               f"after {r['epochs']} epochs ({r['wall_seconds']:.1f} s)")
     exit_now()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from adamw_repro import runio
-from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config
+from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
 from adamw_repro.training.checks import check_config
 
 __all__ = ["ConfigError", "check_config", "finished_metrics", "train"]
@@ -138,7 +138,11 @@ def main() -> None:
             metrics = train(cfg)
         except (ConfigError, OSError) as err:  # OSError: a disk full or a folder gone mid-run, named
             _fail(err)
-        print(f"{metrics['status']}: test error {metrics['final']['test_error']:.4f} "
+        from hydra.core.hydra_config import HydraConfig
+
+        # The log's last line: the workflow shows it as the run's one-line summary.
+        name = run_label(cfg, Path(HydraConfig.get().runtime.output_dir).name)
+        print(f"{name}: {metrics['status']}, test error {metrics['final']['test_error']:.4f} "
               f"after {metrics['epochs']} epochs ({metrics['wall_seconds']:.1f} s)")
 
     # Hydra re-raises instead of printing a trace: an error of the config files or overrides becomes one line

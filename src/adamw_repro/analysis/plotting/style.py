@@ -175,7 +175,8 @@ def run_snakemake(smk, plot: Callable[..., None]) -> None:
             f"output.pdf must sit beside output.png with the same stem: got {pdf} for {out_png}; "
             "fix the figure rule's output: in the Snakefile"
         )
-    options = {k: v for k, v in smk.params.items() if k != "caption"}  # the caption is for the report only
+    # The caption is for the report only; `code`, the script's digest, only makes Snakemake redraw on an edit.
+    options = {k: v for k, v in smk.params.items() if k not in ("caption", "code")}
     log = smk.log[0] if len(smk.log) else os.devnull
     with open(log, "w") as fh, contextlib.redirect_stderr(fh):
         runs = pd.read_parquet(smk.input.runs)
