@@ -209,7 +209,15 @@ def pack_key(run):
     return ()
 
 
-PACKS = packs.form_packs(unfinished_runs(known_runs()), PACK_SIZE, digest_of=conf_digest_of, key_of=pack_key)
+# The main process forms the packs and writes them down (onstart); a job's own Snakemake (on a SLURM node) reads
+# them back instead of forming them again: runs finished in between would reshuffle its packs, and the rule of
+# the pack it runs would vanish under it (or the tune stage's pack would find its runs "packed" and train none).
+PACK_PLAN = Path(RESULTS) / "packs" / "plan.json"
+if workflow.is_main_process:
+    PACKS = packs.form_packs(unfinished_runs(known_runs()), PACK_SIZE, digest_of=conf_digest_of, key_of=pack_key)
+else:
+    PACKS = {pid: [run_of(rid) for rid in ids]
+             for pid, ids in (json.loads(PACK_PLAN.read_text()) if PACK_PLAN.exists() else {}).items()}
 PACKED = {run.run_id for members in PACKS.values() for run in members}
 
 
@@ -259,6 +267,10 @@ def script_digest(path):
 
 
 onstart:
+    # The packs as this (main) process formed them, for the jobs' own Snakemake processes (see PACK_PLAN).
+    from adamw_repro import runio
+
+    runio.write_json(PACK_PLAN, {pid: [run.run_id for run in members] for pid, members in PACKS.items()})
     # Before anything is submitted: the partition exists and has the GPUs the scale asks for.
     if not workflow.local_exec and getattr(workflow.executor_plugin, "name", "") == "slurm":
         from adamw_repro.workflow.slurm_check import check_slurm_request
