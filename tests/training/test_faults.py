@@ -157,7 +157,7 @@ def test_hydra_writes_nothing_in_the_run_directory_with_those_overrides(tmp_path
     before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
     out = cli(run_dir, data_root, "epochs=1", "hydra.output_subdir=null", "hydra/job_logging=disabled")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("ok: test error")
+    assert ": ok, test error" in out.stdout.splitlines()[0]
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
 
 
@@ -195,7 +195,7 @@ def test_a_read_only_run_directory_on_the_command_line(tmp_path, data_root, make
     out = _read_only_shell(run_dir, f"{base} epochs=1 && echo answered && {base} epochs=2")
     if out is None:
         pytest.skip("no read-only bind mount here (needs unshare -m)")
-    assert "ok: test error" in out.stdout and "answered" in out.stdout, out.stderr
+    assert ": ok, test error" in out.stdout and "answered" in out.stdout, out.stderr
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith(f"error: hydra.run.dir={run_dir}: {run_dir} is not writable")
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
