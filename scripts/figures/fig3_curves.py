@@ -85,7 +85,7 @@ def plot(
         ax_lam.errorbar(
             pos["lam"],
             pos["mean"],
-            yerr=_yerr(pos),
+            yerr=plotting.error_bars(pos),
             color=color,
             marker="o",
             markersize=3,
@@ -157,15 +157,6 @@ def plot(
         ),
     )
     plotting.save(fig, out_png)
-
-
-def _yerr(stats: pd.DataFrame):
-    """Error bars from the band, or None when there is a single seed."""
-    if stats["lo"].isna().all():
-        return None
-    lo = (stats["mean"] - stats["lo"]).fillna(0).clip(lower=0)
-    hi = (stats["hi"] - stats["mean"]).fillna(0).clip(lower=0)
-    return np.vstack([lo.to_numpy(), hi.to_numpy()])
 
 
 def main(smk) -> None:

@@ -37,8 +37,8 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, out_png: Path, *, experiment
             x = np.where(runs_m["weight_decay"] > 0, np.log2(runs_m["weight_decay"].clip(lower=1e-300)), zero_x)
             stats = plotting.curve_stats(runs_m.assign(x=x, test_pct=100.0 * runs_m["final_test_error"]), [],
                                          "x", "test_pct")
-            line = ax.errorbar(stats["x"], stats["mean"], yerr=_yerr(stats), marker=MARKERS[k % len(MARKERS)],
-                               markersize=4, linewidth=1.0, capsize=2, label=model)
+            line = ax.errorbar(stats["x"], stats["mean"], yerr=plotting.error_bars(stats),
+                               marker=MARKERS[k % len(MARKERS)], markersize=4, linewidth=1.0, capsize=2, label=model)
             ax.axhline(stats["mean"].iloc[0], color=line[0].get_color(), linestyle=":", linewidth=0.8)
         ticks = sorted(set(np.round(positive).astype(int)))
         ax.set_xticks([zero_x, *ticks], ["0", *(f"$2^{{{t}}}$" for t in ticks)])
@@ -48,15 +48,6 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, out_png: Path, *, experiment
         "Testbed pilot: final test error against λ", f"mean over {plotting.n_seeds_text(sel)}, "
         f"{plotting.band_kind()}", plotting.missing_note(missing)))
     plotting.save(fig, out_png)
-
-
-def _yerr(stats: pd.DataFrame):
-    """Error bars from the band, or None with a single seed."""
-    if stats["lo"].isna().all():
-        return None
-    lo = (stats["mean"] - stats["lo"]).fillna(0).clip(lower=0)
-    hi = (stats["hi"] - stats["mean"]).fillna(0).clip(lower=0)
-    return np.vstack([lo.to_numpy(), hi.to_numpy()])
 
 
 def main(smk) -> None:

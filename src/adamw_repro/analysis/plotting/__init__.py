@@ -4,7 +4,7 @@ over epochs (curves). Figure scripts (scripts/figures/) only select rows and lay
 are fractions, figures show percent).
 """
 
-from .curves import band_kind, curve_stats, plot_curve  # noqa: F401
+from .curves import band_kind, curve_stats, error_bars, plot_curve  # noqa: F401
 from .heatmaps import (  # noqa: F401
     LAMBDA_AXIS,
     Grid,

@@ -69,3 +69,10 @@ def plot_curve(ax: Axes, stats: pd.DataFrame, x: str, *, scale: float = 1.0, **l
         )
 
 
+def error_bars(stats: pd.DataFrame):
+    """Error bars (2 x n, for `Axes.errorbar`) from a band of `curve_stats`, or None with a single seed."""
+    if stats["lo"].isna().all():
+        return None
+    lo = (stats["mean"] - stats["lo"]).fillna(0).clip(lower=0)
+    hi = (stats["hi"] - stats["mean"]).fillna(0).clip(lower=0)
+    return np.vstack([lo.to_numpy(), hi.to_numpy()])
