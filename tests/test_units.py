@@ -248,3 +248,11 @@ def test_command_line_as_a_process_imports_neither_torch_nor_hydra():
             "print([m for m in ('torch', 'hydra', 'omegaconf', 'pandas') if m in sys.modules])")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_the_readme_shows_what_its_worked_example_prints(capsys):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Weight decay in every unit")[1].split("\n## ")[0]
+    command = next(line for line in section.splitlines() if line.startswith("python -m adamw_repro.units "))
+    assert units.main(command.split()[3:]) == 0
+    assert capsys.readouterr().out in section
