@@ -150,11 +150,13 @@ def test_adam_l2_has_no_rate_independent_form_and_says_why():
 
 
 def test_the_form_is_read_off_the_optimizer_rows_flags_not_its_name(monkeypatch):
-    for row in (names.Optimizer("composer_adamw", "DecoupledAdamW", "-", "composer.optim:DecoupledAdamW", True,
-                                "adam", "#000000"),
-                names.Optimizer("nadam", "NAdam+L2", "-", "torch.optim:NAdam", False, "adam", "#000000")):
+    for row in (names.Optimizer("composer_adamw", "DecoupledAdamW", "-", "composer.optim:DecoupledAdamW",
+                                "schedule", "adam", "#000000"),
+                names.Optimizer("torch_sgdw", "SGDW (torch form)", "-", "torch.optim:SGD", "lr", "sgd", "#000000"),
+                names.Optimizer("nadam", "NAdam+L2", "-", "torch.optim:NAdam", "l2", "adam", "#000000")):
         monkeypatch.setitem(names.OPTIMIZERS, row.name, row)
     assert units.decay_form("composer_adamw") == units.PAPER  # Composer's decoupled optimizers follow the paper
+    assert units.decay_form("torch_sgdw") == units.TIMES_LR  # the decay form, not the constructor, decides
     assert units.lambda_from_weight_decay("nadam", 0.001, 1e-4) is None
     with pytest.raises(names.UnknownName, match="adamx"):
         units.decay_form("adamx")

@@ -41,11 +41,12 @@ PAPER, TIMES_LR, L2_MOMENTUM, L2_ADAPTIVE = "paper", "times_lr", "l2_momentum", 
 
 def decay_form(optimizer: str) -> str:
     """PAPER (weight_decay = lambda), TIMES_LR (torch's decoupled form, lambda = alpha*wd), L2_MOMENTUM (SGD+L2)
-    or L2_ADAPTIVE (Adam+L2). From the row's flags: decoupled optimizers built by torch.optim scale their decay by
-    the learning rate (torch's convention); the paper-form ones are this project's own."""
+    or L2_ADAPTIVE (Adam+L2): from the registry row's decay form and family (adamw_repro/names.py)."""
     row = names.optimizer(optimizer)
-    if row.decoupled:
-        return TIMES_LR if row.constructor.startswith("torch.optim:") else PAPER
+    if row.decay == "schedule":
+        return PAPER
+    if row.decay == "lr":
+        return TIMES_LR
     return L2_MOMENTUM if row.family == "sgd" else L2_ADAPTIVE
 
 
