@@ -71,6 +71,10 @@ def check_config(cfg) -> None:
     _need(_is_number(cfg.checkpoint_seconds) and math.isfinite(cfg.checkpoint_seconds)
           and cfg.checkpoint_seconds >= 0, cfg, "checkpoint_seconds", cfg.checkpoint_seconds,
           "a number of seconds >= 0 (0: a checkpoint every epoch)")
+    _need(_is_int(cfg.telemetry_every) and cfg.telemetry_every >= 0, cfg, "telemetry_every", cfg.telemetry_every,
+          "an integer >= 0 (0: no telemetry)")
+    _need(_is_number(cfg.progress_seconds) and math.isfinite(cfg.progress_seconds) and cfg.progress_seconds >= 0,
+          cfg, "progress_seconds", cfg.progress_seconds, "a number of seconds >= 0 (0: a progress line every epoch)")
     if cfg.schedule.name == "plateau" and cfg.val_every != 1:
         raise ConfigError(f"schedule=plateau steps on the validation loss of every epoch, but val_every="
                           f"{cfg.val_every}; allowed: val_every=1 with plateau (conf/config.yaml, the "
