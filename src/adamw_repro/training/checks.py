@@ -81,7 +81,13 @@ def check_config(cfg) -> None:
                           "experiment file or val_every=...)")
     _need(_is_int(cfg.seed) and cfg.seed >= 0, cfg, "seed", cfg.seed, "an integer >= 0")
     _need(cfg.device in ("auto", "cpu", "cuda"), cfg, "device", cfg.device, "auto, cpu, cuda")
-    train_size = cfg.data.get("train_size")
+    train_size, pool = cfg.data.get("train_size"), cfg.data.get("pool_size")
+    if train_size is not None:
+        _need(_is_int(train_size) and train_size >= 1, cfg, "data.train_size", train_size, "an integer >= 1")
+    if pool is not None and _is_int(train_size):
+        least = train_size + int(cfg.data.get("val_size") or 0)
+        _need(_is_int(pool) and pool >= least, cfg, "data.pool_size", pool,
+              f"null or an integer >= data.train_size + data.val_size = {least}")
     if _is_int(train_size) and _is_int(cfg.batch_size) and cfg.batch_size > train_size:
         raise ConfigError(f"batch_size={cfg.batch_size} is larger than the training set (data.train_size="
                           f"{train_size}); allowed: 1..{train_size} (conf/config.yaml or batch_size=...)")

@@ -89,6 +89,7 @@ def load(cfg: Mapping[str, Any], device: torch.device | str) -> Splits:
         test.targets,
         val_size=int(cfg["val_size"]),
         split_seed=int(cfg["split_seed"]),
+        train_size=int(cfg["train_size"]) if cfg.get("train_size") is not None else None,
         device=device,
         num_classes=num_classes,
         augment=pad_crop_flip if cfg.get("augment", True) else None,
