@@ -17,11 +17,15 @@ def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk: the old file stays whole, the half-written one goes, the error names it
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from err
 
 
 def write_text(path: Path, text: str) -> None:
@@ -161,3 +165,85 @@ def _version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return "unknown"
+
+
+# -- one writer per run directory ----------------------------------------------------------------------------
+LOCK_FILE = ".lock"
+
+
+class RunLocked(RuntimeError):
+    """Another live process holds the run directory's lock."""
+
+
+class RunLock:
+    """An exclusive OS lock (flock) on `run_dir/.lock`, held while a process writes the run: a second process
+    that asks for it gets RunLocked naming the holder's PID instead of overwriting the first one's files. The
+    kernel drops the lock when its holder dies (kill -9 included), so a dead process's lock never blocks."""
+
+    def __init__(self, run_dir: Path):
+        self.path, self.fd, self.made = Path(run_dir) / LOCK_FILE, None, False
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.made = not self.path.parent.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunLocked(f"{self.path.parent} is being written by another process (PID {holder}); wait for it "
+                            f"to finish or stop it: two runs in one folder would overwrite each other") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, kind, *exc) -> None:
+        if self.fd is None:
+            return
+        if kind is not None and self.made and [p.name for p in self.path.parent.iterdir()] == [LOCK_FILE]:
+            self.path.unlink()  # refused before anything was written: leave no folder behind
+            self.path.parent.rmdir()
+        os.close(self.fd)  # closing releases the lock; the file stays (removing it would race a new holder)
+        self.fd = None
+
+
+# -- a finished run: its files parse and agree -----------------------------------------------------------------
+def history_rows(path: Path) -> int | None:
+    """Rows of a run's history.csv when every row has the header's fields (schema.HISTORY_FIELDS), else None."""
+    from adamw_repro.schema import HISTORY_FIELDS
+
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not rows or tuple(rows[0]) != HISTORY_FIELDS or any(len(r) != len(HISTORY_FIELDS) for r in rows[1:]):
+        return None
+    return len(rows) - 1
+
+
+def finished_run(run_dir: Path, digest: str | None = None) -> tuple[dict | None, str | None]:
+    """(metrics, None) when `run_dir` holds a finished run (of config `digest`, when given) whose metrics.json
+    passes schema.metrics_problems and agrees with its history.csv; (None, None) when it holds no metrics.json;
+    (None, why) when its outputs are damaged or belong to another config. Every layer asks this one question."""
+    from adamw_repro.schema import metrics_problems
+
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None, None
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        return None, f"metrics.json is unreadable ({type(err).__name__})"
+    rows = history_rows(run_dir / "history.csv")
+    problems = metrics_problems(metrics, -1 if rows is None else rows)
+    if problems:
+        return None, "; ".join(problems)
+    if digest is not None and metrics["config_digest"] != digest:
+        return None, f"it is a run of another config (digest {metrics['config_digest'][:12]})"
+    return metrics, None

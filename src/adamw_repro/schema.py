@@ -59,8 +59,9 @@ METRICS_KEYS = {
 
 def metrics_problems(doc: Any, history_rows: int | None = None) -> list[str]:
     """What is wrong with a metrics.json document (empty when it is a finished run's): missing keys, wrong
-    types, an unknown status, errors outside [0, 1]; with `history_rows`, a history.csv whose length differs
-    from the epochs the metrics report (a truncated history is not a finished run)."""
+    types, an unknown status, errors outside [0, 1]; with `history_rows` (-1: history.csv missing or garbled), a
+    history.csv whose length differs from the epochs the metrics report (a truncated history is not a finished
+    run)."""
     if not isinstance(doc, dict):
         return [f"not a JSON object but a {type(doc).__name__}"]
     problems = []
@@ -79,7 +80,11 @@ def metrics_problems(doc: Any, history_rows: int | None = None) -> list[str]:
         value = doc["final"].get(key)
         if not (isinstance(value, int | float) and (math.isnan(value) or 0.0 <= value <= 1.0)):
             problems.append(f"final.{key}={value!r} is not an error rate in [0, 1]")
-    if history_rows is not None and history_rows != doc["epochs"]:
+    if history_rows is None:
+        pass
+    elif history_rows < 0:
+        problems.append("history.csv is missing or unreadable")
+    elif history_rows != doc["epochs"]:
         problems.append(f"history.csv has {history_rows} epochs where metrics.json has {doc['epochs']}")
     return problems
 

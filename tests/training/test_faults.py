@@ -51,8 +51,13 @@ def strip_seconds(path: Path) -> list[str]:
 BAD = [
     (("optimizer.lr=nan",), r"optimizer.lr=nan must be a positive number \(conf/optimizer/adamw.yaml"),
     (("optimizer.lr=inf",), r"optimizer.lr=inf must be a positive number"),
-    (("seed=abc",), r"seed='abc' is not allowed; allowed: an integer >= 0 \(conf/config.yaml or seed=\.\.\.\)"),
-    (("seed=1.5",), r"seed=1.5 is not allowed; allowed: an integer >= 0"),
+    (("seed=abc",), r"seed='abc' is not allowed; allowed: an integer in 0..4294967295 .*\(conf/config.yaml or "
+                    r"seed=\.\.\.\)"),
+    (("seed=1.5",), r"seed=1.5 is not allowed; allowed: an integer in 0..4294967295"),
+    (("seed=4294967296",), r"seed=4294967296 is not allowed; allowed: an integer in 0..4294967295 \(torch's "
+                           r"generator keeps 32 bits: larger seeds alias smaller ones\)"),
+    (("model.width=0",), r"model.width=0 is not allowed; allowed: an integer >= 1 \(conf/model/cnn.yaml"),
+    (("data.train_size=0",), r"data.train_size=0 is not allowed; allowed: an integer >= 1 \(conf/data/mnist1d"),
     (("optimizer.betas=[0.9,0.99,0.9]",), r"optimizer.betas=\[0.9, 0.99, 0.9\] is not allowed; allowed: two "
                                           r"numbers in \[0, 1\)"),
     (("optimizer.betas=[0.9]",), r"optimizer.betas=\[0.9\] is not allowed"),

@@ -79,7 +79,13 @@ def check_config(cfg) -> None:
         raise ConfigError(f"schedule=plateau steps on the validation loss of every epoch, but val_every="
                           f"{cfg.val_every}; allowed: val_every=1 with plateau (conf/config.yaml, the "
                           "experiment file or val_every=...)")
-    _need(_is_int(cfg.seed) and cfg.seed >= 0, cfg, "seed", cfg.seed, "an integer >= 0")
+    # torch's CPU generator keeps 32 bits of a seed: 2**32 would train bitwise like 0 under another digest
+    _need(_is_int(cfg.seed) and 0 <= cfg.seed < 2**32, cfg, "seed", cfg.seed,
+          "an integer in 0..4294967295 (torch's generator keeps 32 bits: larger seeds alias smaller ones)")
+    for key in ("width", "depth"):
+        if key in cfg.model:
+            _need(_is_int(cfg.model[key]) and cfg.model[key] >= 1, cfg, f"model.{key}", cfg.model[key],
+                  "an integer >= 1")
     _need(cfg.device in ("auto", "cpu", "cuda"), cfg, "device", cfg.device, "auto, cpu, cuda")
     train_size, pool = cfg.data.get("train_size"), cfg.data.get("pool_size")
     if train_size is not None:

@@ -8,13 +8,12 @@ DIR/range.csv (step, lr, train_loss, train_accuracy, val_accuracy) and DIR/range
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from adamw_repro.runconfig import CONF_DIR, ConfigError
-from adamw_repro.training.train import check_config, exit_now
+from adamw_repro.runconfig import ConfigError
+from adamw_repro.training.train import check_config, command_line
 
 FIELDS = ("step", "lr", "train_loss", "train_accuracy", "val_accuracy")
 EVALUATIONS = 60  # validation passes over the ramp
@@ -77,22 +76,14 @@ def range_test(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def main() -> None:
-    import hydra
+    """The command line (train's: an unknown experiment or option, a bad value or a disk fault is one line)."""
 
-    @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-    def _main(cfg: DictConfig) -> None:
-        from hydra.core.hydra_config import HydraConfig
-
-        try:
-            check_config(cfg)
-            result = range_test(cfg, Path(HydraConfig.get().runtime.output_dir))
-        except ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+    def one_test(cfg: DictConfig, run_dir: Path) -> None:
+        check_config(cfg)
+        result = range_test(cfg, run_dir)
         print(f"{result['optimizer']}: suggested base_lr {result['base_lr']:.3g}, max_lr {result['max_lr']:.3g}")
 
-    _main()
-    exit_now()
+    command_line(one_test)
 
 
 if __name__ == "__main__":
