@@ -6,10 +6,11 @@ On one CPU thread the quick testbed's step is mostly per-op overhead, which a pa
 - training (`forward`, autograd): activations [K, C, L, B]; each convolution an im2col copy and one bmm over the
   member axis, each BatchNorm per member and channel with plain tensor ops, the classifier one bmm
   (training.batched_ops);
-- no gradients (`infer`, `evaluate`, `recompute_bn_statistics`): activations [B, K*C, L], each convolution one
-  grouped conv1d (oneDNN; a shared input [B, C, L] feeds all members through one ordinary conv), in chunks of
-  about EVAL_CHUNK sample-members so that the activations stay in cache; in eval mode each BatchNorm is folded
-  into its convolution.
+- no gradients (`infer`, `evaluate`): in eval mode activations [B, K*C, L], each convolution one grouped conv1d
+  (oneDNN; a shared input [B, C, L] feeds all members through one ordinary conv) with its BatchNorm folded in, in
+  chunks of about EVAL_CHUNK sample-members so that the activations stay in cache; in train mode (BatchNorm
+  statistics re-estimation, `recompute_bn_statistics`) member by member with nn's own kernels, which measured
+  faster than any batched form (the statistics need the whole batch at once, which then leaves the cache).
 Members equal their solo runs to float tolerance, not bitwise: the batched kernels sum in other orders. Train mode
 normalizes with the member's batch statistics and updates its running mean, running variance (unbiased) and
 num_batches_tracked as nn.BatchNorm1d does (momentum from the members' modules, settable as `BatchedCNN.momentum`).
@@ -126,14 +127,14 @@ def functional(p: Plan, params: dict, buffers: dict, x: torch.Tensor, train: boo
     return logits.transpose(1, 2)
 
 
-def _grouped_convs(p: Plan, params: dict, buffers: dict, K: int, shared: bool, fold: bool) -> list[tuple]:
-    """(weight [K*C_out, C_in, k], bias, groups) of each block's convolution as one grouped conv1d; with `fold`,
-    the block's eval-mode BatchNorm (a per-channel affine map) folded in."""
+def _grouped_convs(p: Plan, params: dict, buffers: dict, K: int, shared: bool) -> list[tuple]:
+    """(weight [K*C_out, C_in, k], bias, groups) of each block's convolution as one grouped conv1d, the block's
+    eval-mode BatchNorm (a per-channel affine map) folded in."""
     convs = []
     for i, blk in enumerate(p.blocks):
         w, b = params[f"{blk.conv}.weight"], params.get(f"{blk.conv}.bias")
         w, b = w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1)
-        if fold and blk.bn is not None:
+        if blk.bn is not None:
             a = params[f"{blk.bn}.weight"].reshape(-1) * torch.rsqrt(
                 buffers[f"{blk.bn}.running_var"].reshape(-1) + blk.eps)
             mean = buffers[f"{blk.bn}.running_mean"].reshape(-1)
@@ -142,45 +143,44 @@ def _grouped_convs(p: Plan, params: dict, buffers: dict, K: int, shared: bool, f
     return convs
 
 
-def _batch_norm_chunks(zs: list[torch.Tensor], blk: Block, params: dict, buffers: dict, K: int) -> list:
-    """Train-mode BatchNorm + ReLU over chunks [b, K*C, L] with the statistics of all of them (each chunk's mean
-    and centred sum of squares, taken while it is in cache, combined exactly: Chan et al.'s formula)."""
-    means = torch.stack([z.mean((0, 2)) for z in zs])
-    sums_sq = torch.stack([torch.linalg.vector_norm(z - m.view(-1, 1), dim=(0, 2)) for z, m in zip(zs, means,
-                                                                                                strict=True)])
-    counts = torch.tensor([z.shape[0] * z.shape[2] for z in zs], dtype=means.dtype, device=means.device)
-    n = int(counts.sum())
-    mean = (counts.view(-1, 1) * means).sum(0) / n
-    sum_sq = sums_sq.square().sum(0) + (counts.view(-1, 1) * (means - mean).square()).sum(0)
-    gamma, beta = params[f"{blk.bn}.weight"].reshape(-1), params[f"{blk.bn}.bias"].reshape(-1)
-    update_running(buffers[f"{blk.bn}.running_mean"], buffers[f"{blk.bn}.running_var"],
-                   buffers[f"{blk.bn}.num_batches_tracked"], mean.view(K, -1), sum_sq.view(K, -1), n, blk.momentum)
-    return [F.batch_norm(z, mean, sum_sq / n, gamma, beta, False, 0.0, blk.eps).relu_() for z in zs]
+@torch.no_grad()
+def _member_forward(p: Plan, params: dict, buffers: dict, k: int, x: torch.Tensor) -> torch.Tensor:
+    """Member k's train-mode forward on its slices, with nn's own kernels on [B, C, L] (for BatchNorm
+    statistics a batched form was measured slower: it needs the whole batch, which then leaves the cache)."""
+    h = x
+    for blk in p.blocks:
+        b = params.get(f"{blk.conv}.bias")
+        h = F.conv1d(h, params[f"{blk.conv}.weight"][k], None if b is None else b[k], blk.stride, blk.padding)
+        if blk.bn is not None:
+            tracked = buffers[f"{blk.bn}.num_batches_tracked"][k]
+            tracked += 1
+            factor = blk.momentum if blk.momentum is not None else 1.0 / float(tracked)  # as nn.BatchNorm1d
+            h = F.batch_norm(h, buffers[f"{blk.bn}.running_mean"][k], buffers[f"{blk.bn}.running_var"][k],
+                             params[f"{blk.bn}.weight"][k], params[f"{blk.bn}.bias"][k], True, factor, blk.eps)
+        h = h.relu_()
+    b = params.get(f"{p.linear}.bias")
+    return F.linear(h.flatten(1), params[f"{p.linear}.weight"][k], None if b is None else b[k])
 
 
 @torch.no_grad()
 def functional_infer(p: Plan, params: dict, buffers: dict, x: torch.Tensor, train: bool) -> torch.Tensor:
-    """The forward without gradients, as grouped convolutions on [B, K*C, L] in chunks of about EVAL_CHUNK
-    sample-members (so that activations stay in cache): same arguments and result as `functional`. Eval mode
-    runs each chunk through the whole net; train mode runs block by block, since each BatchNorm normalizes with
-    the statistics of all of x."""
+    """The forward without gradients: same arguments and result as `functional`. Eval mode: grouped convolutions
+    on [B, K*C, L] with each BatchNorm folded in, in chunks of about EVAL_CHUNK sample-members (so that the
+    activations stay in cache). Train mode (statistics re-estimation): member by member."""
     K = params[f"{p.linear}.weight"].shape[0]
     shared = x.dim() == 3
+    if train:
+        return torch.stack([_member_forward(p, params, buffers, k, x if shared else x[k]) for k in range(K)])
     h = x if shared else x.transpose(0, 1).reshape(x.shape[1], -1, x.shape[3])  # [B, K*C, L]
-    chunks = h.split(max(1, EVAL_CHUNK // K))
-    convs = _grouped_convs(p, params, buffers, K, shared, fold=not train)
-    if not train:
-        def through(c):
-            for (w, b, groups), blk in zip(convs, p.blocks, strict=True):
-                c = F.conv1d(c, w, b, blk.stride, blk.padding, 1, groups).relu_()
-            return c
-        chunks = [through(c) for c in chunks]
-    else:
+    convs = _grouped_convs(p, params, buffers, K, shared)
+
+    def through(c):
         for (w, b, groups), blk in zip(convs, p.blocks, strict=True):
-            zs = [F.conv1d(c, w, b, blk.stride, blk.padding, 1, groups) for c in chunks]
-            chunks = [z.relu_() for z in zs] if blk.bn is None else _batch_norm_chunks(zs, blk, params, buffers, K)
+            c = F.conv1d(c, w, b, blk.stride, blk.padding, 1, groups).relu_()
+        return c
+
+    h = torch.cat([through(c) for c in h.split(max(1, EVAL_CHUNK // K))])
     w, b = params[f"{p.linear}.weight"].transpose(1, 2), params.get(f"{p.linear}.bias")
-    h = torch.cat(chunks)
     flat = h.view(h.shape[0], K, -1).transpose(0, 1)  # [K, B, C*L]: the solo Flatten's C-major order
     return torch.bmm(flat, w) if b is None else torch.baddbmm(b.unsqueeze(1), flat, w)
 
