@@ -209,3 +209,25 @@ def test_refuses_members_of_different_shapes():
     with pytest.raises(ValueError, match="member 1's model differs"):
         BatchedCNN(models)
     assert all(unsupported(cnn(1, 10, 8, d, bn)) is None for d in (1, 3, 5) for bn in (True, False))
+
+
+def test_functional_runs_on_stack_module_state_dicts():
+    """The swap for vmap(functional_call) in a per-name engine (vectorized.Stack keeps such dicts)."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from adamw_repro.training.batched import functional, plan
+
+    models = members(3, width=8, depth=3, batch_norm=True)
+    params, buffers = stack_module_state(models)
+    params = {k: v.detach().requires_grad_() for k, v in params.items()}
+    vparams = {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+    vbuffers = {k: v.clone() for k, v in buffers.items()}
+    x, y = data(3, 32)
+    member_losses(functional(plan(models[0]), params, buffers, x, True), y).sum().backward()
+    base = copy.deepcopy(models[0]).to("meta")
+    logits = vmap(lambda p, b, xb: functional_call(base, (p, b), (xb,)))(vparams, vbuffers, x)
+    member_losses(logits, y).sum().backward()
+    for k in params:
+        close(params[k].grad, vparams[k].grad)
+    for k in buffers:
+        close(buffers[k], vbuffers[k])
