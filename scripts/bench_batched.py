@@ -9,9 +9,10 @@ scale (BN CNN, 32 channels, batch 128; seeds, alpha, lambda and schedules differ
 machine's load weighs on all alike), medians of the repeats:
   solo     K solo steps in turn: the project's model and optimizer (loop.Run: set_multiplier, forward,
            cross-entropy, zero_grad, backward, optimizer.step), i.e. a sequential pack's training step;
-  vmap     vectorized.Stack.train_step: torch.func.vmap(functional_call) and the per-tensor stacked update;
-  batched  training.batched.BatchedCNN: im2col + bmm convolutions, per-member BatchNorm, and the stacked update
-           (vectorized.stacked_step) once per optimizer group on flat [K, P] tensors.
+  vmap     vectorized.StackedEngine.train_step over VmapModel: torch.func.vmap(functional_call) and the stacked
+           update per parameter tensor;
+  batched  the same engine over BatchedModel (training.batched.BatchedCNN): im2col + bmm convolutions, per-member
+           BatchNorm, and the stacked update (vectorized.stacked_step) once per optimizer group on flat [K, P].
 Also an evaluation pass (eval mode, forward only, the 2,000 validation samples shared by the members) and a
 train-mode forward over 1,024 shared samples without gradients (BatchNorm statistics re-estimation).
 Rates are per member (member-steps per second); "x solo" is the speed-up over K solo steps. The wall-clock
@@ -30,13 +31,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
 
-from adamw_repro.training.batched import BatchedCNN, member_losses
 from adamw_repro.training.data import Splits
-from adamw_repro.training.loop import Run, evaluate
+from adamw_repro.training.evaluation import evaluate, recompute_bn_statistics
+from adamw_repro.training.loop import Run
 from adamw_repro.training.optim import set_multiplier
-from adamw_repro.training.vectorized import Stack, hyper, stacked_step
+from adamw_repro.training.vectorized import BatchedModel, StackedEngine, VmapModel
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEDULES = ("cosine", "step", "fixed", "warm_restarts")
@@ -77,7 +77,8 @@ def member_runs(bases: dict, optimizer: str, K: int, splits: Splits) -> list[Run
 
 
 class Ways:
-    """The three ways of one pack, each with its own copy of the members' parameters and optimizer state."""
+    """The three ways of one pack, each with its own copy of the members' parameters and optimizer state: solo
+    steps (loop.Run's), and vectorized.StackedEngine over the vmap model and over the batched model."""
 
     def __init__(self, runs: list[Run], splits: Splits, n_batches: int = 4):
         self.runs, self.splits, K = runs, splits, len(runs)
@@ -85,13 +86,9 @@ class Ways:
         idx = torch.randint(0, len(splits.x_train), (n_batches, K, runs[0].cfg.batch_size), generator=g)
         self.batches = [(splits.x_train[i], splits.y_train[i]) for i in idx]  # each [K, B, 1, 40], [K, B]
         self.i = 0
-        self.stack = Stack(runs)
-        self.stack.load_from_runs()
-        opt = runs[0].cfg.optimizer
-        self.model = BatchedCNN([r.model for r in runs], opt.decay_bias_and_norm)
-        self.state, self.t = [{} for _ in self.model.groups], 0
-        self.name, self.betas, self.eps, self.momentum = opt.name, tuple(opt.betas), opt.eps, opt.momentum
-        self.eval_fn = vmap(lambda p, b, x: functional_call(self.stack.base, (p, b), (x,)), in_dims=(0, 0, None))
+        self.stack = StackedEngine(runs, model=VmapModel)
+        self.engine = StackedEngine(runs, model=BatchedModel)
+        self.all = [True] * K
 
     def batch(self):
         self.i = (self.i + 1) % len(self.batches)
@@ -108,44 +105,33 @@ class Ways:
 
     def vmap(self) -> None:
         xb, yb = self.batch()
-        self.stack.train_step(xb, yb, [True] * len(self.runs))
+        self.stack.train_step(xb, yb, self.all)
 
     def batched(self) -> None:
         xb, yb = self.batch()
-        m = self.model
-        m.zero_grad()
-        member_losses(m.forward(xb, train=True), yb).sum().backward()
-        hypers = [hyper(r) for r in self.runs]
-        self.t += 1
-        for group, state in zip(m.groups, self.state, strict=True):
-            lr, decay, l2 = ([h[i] if group.decay or i == 0 else 0.0 for h in hypers] for i in range(3))
-            stacked_step(self.name, group.theta.data, group.theta.grad, state, lr=lr, decay=decay, l2=l2,
-                         t=[self.t] * len(self.runs), betas=self.betas, eps=self.eps, momentum=self.momentum)
+        self.engine.train_step(xb, yb, self.all)
 
     # evaluation: the validation set, shared by the members, eval mode
     def solo_eval(self) -> None:
         for run in self.runs:
-            evaluate(run.model, self.splits.x_val, self.splits.y_val, 4096, False)
+            evaluate(run.model, self.splits.x_val, self.splits.y_val, 1024, False)
 
     def vmap_eval(self) -> None:
-        self.stack.evaluate(self.splits.x_val, self.splits.y_val, 4096)
+        self.stack.model.evaluate(self.splits.x_val, self.splits.y_val, 1024)
 
     def batched_eval(self) -> None:
-        self.model.evaluate(self.splits.x_val, self.splits.y_val, 4096)
+        self.engine.model.evaluate(self.splits.x_val, self.splits.y_val, 1024)
 
     # BatchNorm re-estimation: a train-mode forward over 1,024 shared samples, no gradients
-    @torch.no_grad()
     def solo_bn(self) -> None:
         for run in self.runs:
-            run.model(self.splits.x_test)
+            recompute_bn_statistics(run.model, self.splits.x_test)
 
-    @torch.no_grad()
     def vmap_bn(self) -> None:
-        self.eval_fn(self.stack.params, self.stack.buffers, self.splits.x_test)  # base is in train mode
+        self.stack.model.recompute_bn(self.splits.x_test)
 
-    @torch.no_grad()
     def batched_bn(self) -> None:
-        self.model.infer(self.splits.x_test, train=True)
+        self.engine.model.recompute_bn(self.splits.x_test)
 
 
 def timed(fn, n: int) -> tuple[float, float]:

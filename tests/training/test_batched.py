@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from adamw_repro import names
 from adamw_repro.training.batched import BatchedCNN, member_losses, unsupported
 from adamw_repro.training.models.mnist1d import cnn, mlp
 from adamw_repro.training.optim import build_optimizer, parameter_groups
@@ -154,7 +155,7 @@ def test_training_steps_with_the_stacked_update_equal_solo_runs(name, decay_bias
         member_losses(batched.forward(x, train=True), y).sum().backward()
         for group, s in zip(batched.groups, state, strict=True):
             h = [solo_hyper(name, lam) if group.decay else solo_hyper(name, 0.0) for lam in lams]
-            stacked_step(name, group.theta.data, group.theta.grad, s, lr=alphas, t=[t] * K,
+            stacked_step(names.optimizer(name).family, group.theta.data, group.theta.grad, s, lr=alphas, t=[t] * K,
                          decay=[v["decay"] for v in h], l2=[v["l2"] for v in h])
     params = batched.params()
     # A conv bias before a BatchNorm has gradient 0 but for rounding noise, which Adam normalizes into steps of
