@@ -41,6 +41,7 @@ class Slope(NamedTuple):
     edge: tuple = ()  # x values whose best cell lies on the lowest or highest lambda of the grid
     n_seeds: int = 0  # seeds with a slope (each seed's own grid)
     pooled: float = math.nan  # the slope of the grid of seed means
+    per_seed: tuple = ()  # each seed's own slope (NaN where its grid gives none)
 
 
 class _Grid(NamedTuple):
@@ -166,7 +167,7 @@ def ridge_slope(cells: pd.DataFrame, x_col: str, lam_col: str = "weight_decay",
     per_seed = np.array([_fit(grid.errors[s], grid)[0] for s in range(grid.n_seeds)])
     ci = mean_ci(per_seed, level)
     n = int(np.isfinite(per_seed).sum())
-    return Slope(ci.value, ci.lo, ci.hi, n_x, edges, n, pooled)
+    return Slope(ci.value, ci.lo, ci.hi, n_x, edges, n, pooled, tuple(float(x) for x in per_seed))
 
 
 def decoupling_slope(cells: pd.DataFrame, lam_col: str = "weight_decay", err_col: str = "final_val_error",

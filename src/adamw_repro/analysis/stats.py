@@ -75,7 +75,7 @@ def error_rate_ci(values: Any, level: float = LEVEL) -> CI:
     mean, lo, hi = mean_ci(values, level)
     if math.isnan(lo):
         return CI(mean, lo, hi)
-    return CI(mean, max(0.0, lo), min(1.0, hi))
+    return CI(mean, min(max(0.0, lo), 1.0), max(min(1.0, hi), 0.0))
 
 
 def _by_seed(values: Any, name: str) -> pd.Series:
