@@ -155,15 +155,15 @@ def fig2(s: Synth) -> None:
 def fig3(s: Synth, adamw_offset: float = -0.08) -> None:
     """Cosine, alpha 2^-5, 30 epochs, seeds 0-4: each setting ends at a train loss set by its decay; test error is a
     U in log train loss (too little decay overfits, too much underfits), AdamW's lower by `adamw_offset`."""
-    settings = [("adam", wd, math.nan, 0.002 * 3.0 ** k) for k, wd in enumerate([0.0, *pow2(-12, -4)][:10])]
-    settings += [("adamw", math.nan, ln, 0.003 * 2.6 ** k) for k, ln in enumerate(pow2(-4, 2))]
+    settings = [("adam", wd, math.nan, 0.002 * 1.8 ** k) for k, wd in enumerate([0.0, *pow2(-12, -4)][:10])]
+    settings += [("adamw", math.nan, ln, 0.003 * 1.9 ** k) for k, ln in enumerate(pow2(-4, 2))]
     for (opt, wd, ln, loss_end), seed in itertools.product(settings, range(5)):
         offset = adamw_offset if opt == "adamw" else 0.0
         err = 0.035 * (1 + 0.05 * (math.log(loss_end) - math.log(0.03)) ** 2) * (1 + offset)
 
         def curve(e, loss_end=loss_end, err=err):
             lr = 0.5 * (1 + math.cos(math.pi * e / 30))
-            return loss_end * (1 + 40 * lr), err * (1 + 1.5 * lr), err * (1 + 1.5 * lr)
+            return loss_end + 1.2 * lr ** 0.5, err * (1 + 1.5 * lr), err * (1 + 1.5 * lr)
 
         row = s.run("fig3_curves", opt, "cosine", seed, err, alpha=2.0 ** -5, weight_decay=wd, lambda_norm=ln,
                     epochs=30, curve=curve, test_every=5)

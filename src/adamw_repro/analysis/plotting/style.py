@@ -112,12 +112,11 @@ def missing_note(missing: Sequence[str]) -> str:
 
 
 def n_seeds_text(runs: pd.DataFrame) -> str:
-    """ "1 seed" / "3 seeds" / "1–3 seeds per cell" for titles."""
+    """ "1 seed" / "3 seeds" / "1–3 seeds" (per drawn setting: what one point or curve averages) for titles."""
     if runs.empty:
         return "0 seeds"
-    per = runs.groupby(
-        [c for c in SETTING_COLUMNS + ("optimizer", "schedule") if c in runs.columns], dropna=False
-    ).size()
+    keys = SETTING_COLUMNS + ("optimizer", "schedule", "model", "experiment")
+    per = runs.groupby([c for c in keys if c in runs.columns], dropna=False)["seed"].nunique()
     lo, hi = int(per.min()), int(per.max())
     return f"{lo} seed{'s' if lo > 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
 
