@@ -45,21 +45,21 @@ ROOT = CONF_DIR.parent
 # What each experiment is, which groups its table compares, and which findings rest on it (adamw_repro/names.py).
 EXPERIMENTS = {e.name: (e.title, list(e.compare), list(e.findings)) for e in names.EXPERIMENTS.values()}
 
-LEGEND = (
-    "How to read a verdict: each finding's quantity (a relative difference of test errors per seed, a slope, a "
-    "speed-up...) comes with a 95 % interval over seeds, judged by the criterion in conf/claims.yaml, fixed before "
-    "the runs from the paper's own numbers. Where the paper claims a direction, the criterion also states the "
-    "smallest effect that would count as the paper's (\"< 0, reaching -0.1\": lower, by at least 10 %; "
-    "\"direction only\" where the paper gives no size). The interval is *reproduced* when it excludes no effect "
-    "(zero, or a ratio of 1) in the paper's direction and reaches the smallest effect; *not reproduced* when it "
-    "excludes the smallest effect (it lies wholly between it and no effect, or beyond no effect: the data rule out "
-    "an effect as large as the paper's); *inconclusive* only when it holds both no effect and the smallest effect. "
-    "An equivalence (\"|x| < m\") is reproduced when the interval lies inside the margin and not reproduced when "
-    "it lies wholly outside; a one-sided bound (\"< b\") when the interval lies wholly on either side. A finding "
-    "of several parts is not reproduced if any part is, and reproduced only if every part is. *not run*: the "
-    "experiment was not part of this run. Intervals are t-intervals over seeds (error rates clipped to [0, 100] %; "
-    "slopes from each seed's own grid); censored times to a target use the sign-test interval of the median."
-)
+LEGEND = """How to read a verdict (criteria in conf/claims.yaml, fixed before the runs from the papers' own numbers):
+
+- A direction the paper claims comes with the smallest effect that would count as the paper's ("< 0, reaching -0.1":
+  lower, by at least 10 %; "direction only" where the paper gives no size). **reproduced**: the 95 % interval
+  excludes no effect (0, or a ratio of 1) in the paper's direction and reaches the smallest effect; **not
+  reproduced**: it excludes the smallest effect (it lies wholly between it and no effect, or beyond no effect: the
+  data rule out an effect as large as the paper's); **inconclusive**: it holds both no effect and the smallest
+  effect.
+- An equivalence ("|x| < m"): reproduced when the interval lies inside the margin, not reproduced when wholly
+  outside, else inconclusive. A one-sided bound ("< b", "> b"): decided when the interval lies wholly on one side.
+- A finding of several parts is not reproduced if any part is, and reproduced only if every part is; its row below
+  shows the part that decided it. *not run*: its experiment was not part of this run.
+- Intervals: t-intervals over seeds from scipy.stats (error rates clipped to [0, 100] %; slopes fitted on each
+  seed's own grid); a censored time to a target (finding 10): the sign-test interval of the median, inf where runs
+  never reached it. tests/analysis/test_coverage.py simulates each at 3 and 5 seeds."""
 PAPER_SETTING = ("the paper trains Shake-Shake 26 2x64d (2x96d for Figs. 3-4) on CIFAR-10 (50,000 images) for 100 "
                  "epochs or more")
 
@@ -240,9 +240,10 @@ def build_report(scale: str, results: Path, report_dir: Path, experiments: list[
                   "grid seeds; lambda = 0 left out), fitted on each seed's own grid: the mean of the per-seed slopes "
                   "with its t-interval over seeds (n/a with one seed). About -1 means coupled (the good region runs "
                   "along the diagonal), about 0 decoupled (axis-aligned). The last column flags a panel whose tuned "
-                  "cell lies on the smallest or largest alpha or lambda of its grid, with the measured neighbour one "
-                  "step inward (its validation error minus the tuned cell's): a neighbour only a little worse means "
-                  "extending the grid could matter.", "", table]
+                  "cell lies on the smallest or largest alpha or lambda of its grid, with the best measured cell one "
+                  "step inward on that axis (its validation error minus the tuned cell's): a cell only a little worse "
+                  "there means the optimum may continue beyond the edge, so extending the grid could matter.", "",
+                  table]
     order = list(EXPERIMENTS)
     for name in sorted(experiments, key=lambda e: order.index(e) if e in order else len(order)):
         rows = runs[runs["experiment"] == name]

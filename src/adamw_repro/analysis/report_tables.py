@@ -66,13 +66,14 @@ def label(value, column: str) -> str:
 
 
 def edge_flag(rows: pd.DataFrame, chosen: pd.DataFrame) -> str:
-    """A short table cell: on which grid edge the tuned cell lies and how far its measured neighbour is."""
+    """A short table cell: on which grid edge the tuned cell lies, and how much worse (validation error, points) the
+    best cell one step inward is."""
     bits = []
     for e in grid_edges(rows, chosen):
         name = "α" if e.axis == "alpha" else "λ"
         diff = "not measured" if math.isnan(e.neighbour_error) else \
             f"{100 * (e.neighbour_error - e.error):+.2f} pts"
-        bits.append(f"{e.side} {name} ({e.value:.3g}); next {e.neighbour:.3g}: {diff}")
+        bits.append(f"{e.side} {name} ({e.value:.3g}); best at {e.neighbour:.3g}: {diff}")
     return "; ".join(bits) or "-"
 
 
@@ -138,7 +139,8 @@ def decoupling_table(runs: pd.DataFrame) -> str:
     seeds), where the best lambda sits on the lambda grid's edge, and whether the panel's tuned cell sits on an
     edge of its alpha or lambda axis, with the measured neighbour."""
     lines = ["| experiment | panel | slope [95% CI] | seeds | alphas used | best λ on the λ grid's edge at α "
-             "| tuned cell on a grid edge (measured neighbour, val. error) |", "|---|---|---|---|---|---|---|"]
+             "| tuned cell on a grid edge (best cell one step inward: val. error vs the tuned cell's) |",
+             "|---|---|---|---|---|---|---|"]
     for name, by in HEATMAPS.items():
         rows = with_decay_label(runs[runs["experiment"] == name])
         for key, panel in rows.groupby(by, sort=True):
@@ -148,10 +150,10 @@ def decoupling_table(runs: pd.DataFrame) -> str:
                 continue
             s = decoupling_slope(positive, lam_col=lam_col)
             ci = f"{s.slope:.2f} [{s.lo:.2f}, {s.hi:.2f}]" if math.isfinite(s.lo) else (
-                f"{s.slope:.2f}" if math.isfinite(s.slope) else "n/a")
+                f"{s.slope:.2f}" if math.isfinite(s.slope) else "n/a (one α)" if s.n_alpha < 2 else "n/a")
             label = ", ".join(LABELS.get(str(k), str(k)) for k in (key if isinstance(key, tuple) else (key,)))
             edge = ", ".join(f"{x:.3g}" for x in s.edge) or "none"
-            lines.append(f"| {name} | {label} ({lam_col}) | {ci} | {s.n_seeds} | {s.n_alpha} | {edge} | "
+            lines.append(f"| {name} | {label} ({lam_col}) | {ci} | {s.n_seeds or '-'} | {s.n_alpha} | {edge} | "
                          f"{edge_flag(positive, tune(positive))} |")
     return "\n".join(lines) if len(lines) > 2 else ""
 

@@ -139,24 +139,31 @@ def lambda_column(rows: pd.DataFrame) -> str:
 
 @dataclass(frozen=True)
 class Edge:
-    """The tuned cell lies on the smallest or largest value of one axis of its grid; `neighbour` is the measured
-    cell one step inward on that axis (NaN errors when that cell is missing)."""
+    """The tuned cell lies on the smallest or largest value of one axis of its grid; the neighbour is the best cell
+    (on validation) one step inward on that axis, over the other axis: whether the grid's optimum would move on if
+    the grid were extended. NaN errors when that step was not measured."""
 
     axis: str          # "alpha" or the lambda column
     side: str          # "smallest" | "largest"
     value: float       # the tuned cell's value on that axis
     error: float       # its mean validation error over the grid seeds
-    neighbour: float   # the inward neighbour's value on that axis
-    neighbour_error: float
+    neighbour: float   # the value one step inward on that axis
+    neighbour_error: float  # the best mean validation error there
+    neighbour_other: float = math.nan  # that best cell's value on the other axis
 
     def text(self) -> str:
-        name = "α" if self.axis == "alpha" else "λ_norm" if self.axis == "lambda_norm" else "λ"
+        name = _AXIS_NAMES.get(self.axis, self.axis)
         where = f"on the {self.side} {name} of its grid ({name} {self.value:.4g})"
         if math.isnan(self.neighbour_error):
-            return where + f"; the neighbour {name} {self.neighbour:.4g} was not measured"
+            return where + f"; {name} {self.neighbour:.4g}, one step inward, was not measured"
+        other = "λ" if self.axis == "alpha" else "α"
         diff = 100.0 * (self.neighbour_error - self.error)
-        return (f"{where}; measured neighbour {name} {self.neighbour:.4g}: val. error "
-                f"{100 * self.neighbour_error:.2f} % vs {100 * self.error:.2f} % ({diff:+.2f} points)")
+        return (f"{where}; the best cell one step inward ({name} {self.neighbour:.4g}, {other} "
+                f"{self.neighbour_other:.4g}) has val. error {100 * self.neighbour_error:.2f} % against the tuned "
+                f"cell's {100 * self.error:.2f} % ({diff:+.2f} points)")
+
+
+_AXIS_NAMES = {"alpha": "α", "weight_decay": "λ", "lambda_norm": "λ_norm"}
 
 
 def _same_cell(table: pd.DataFrame, cell: pd.Series, cols: list[str]) -> pd.Series:
@@ -175,7 +182,7 @@ def _same_cell(table: pd.DataFrame, cell: pd.Series, cols: list[str]) -> pd.Seri
 
 def grid_edges(rows: pd.DataFrame, chosen: pd.DataFrame) -> list[Edge]:
     """Where the chosen cell (from `tune(rows)`) sits on an edge of the alpha or the lambda (> 0) axis of the grid
-    it was chosen from, each with its measured inward neighbour. Cells are compared on the grid seeds."""
+    it was chosen from, each with the best cell one step inward. Cells are compared on the grid seeds."""
     if rows.empty or chosen.empty:
         return []
     seeds = grid_seeds(rows)
@@ -184,19 +191,25 @@ def grid_edges(rows: pd.DataFrame, chosen: pd.DataFrame) -> list[Edge]:
     cols = [c for c in HYPER_COLS if c in grid]
     means = grid.groupby(cols, dropna=False)["final_val_error"].mean().reset_index()
     best = chosen.iloc[0]
+    plane = means[_same_cell(means, best, [c for c in cols if c not in ("alpha", lam)])]  # the alpha x lambda grid
+    plane = plane[plane[lam].fillna(0) > 0]
     out = []
-    for axis in ("alpha", lam):
-        same = means[_same_cell(means, best, [c for c in cols if c != axis])]  # the grid's line along `axis`
-        values = np.sort(same[axis][same[axis] > 0].unique())
+    for axis, other in (("alpha", lam), (lam, "alpha")):
+        values = np.sort(plane[axis].unique())
         if len(values) < 2 or not best[axis] > 0:
             continue
         i = int(np.argmin(np.abs(values - best[axis])))
         if 0 < i < len(values) - 1:
             continue
         side, inward = ("smallest", values[1]) if i == 0 else ("largest", values[-2])
-        err = float(same.loc[np.isclose(same[axis], best[axis]), "final_val_error"].mean())
-        nb = same.loc[np.isclose(same[axis], inward), "final_val_error"]
-        out.append(Edge(axis, side, float(best[axis]), err, float(inward), float(nb.mean()) if len(nb) else math.nan))
+        err = float(plane.loc[_same_cell(plane, best, ["alpha", lam]), "final_val_error"].mean())
+        ring = plane[np.isclose(plane[axis], inward)].dropna(subset=["final_val_error"])
+        if ring.empty:
+            out.append(Edge(axis, side, float(best[axis]), err, float(inward), math.nan))
+            continue
+        nb = ring.loc[ring["final_val_error"].idxmin()]
+        out.append(Edge(axis, side, float(best[axis]), err, float(inward), float(nb["final_val_error"]),
+                        float(nb[other])))
     return out
 
 
