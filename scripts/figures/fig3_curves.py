@@ -120,10 +120,10 @@ def plot(
                                     f"{'s' if len(lams) > 1 else ''})"))
     plotting.integer_epochs(ax["loss"])
     plotting.integer_epochs(ax["err"])
-    ax["loss"].set(yscale="log", xlabel="epoch", ylabel="training loss", title="(a) training loss")
+    plotting.log_axis(ax["loss"], "y", loss["mean"])
+    ax["loss"].set(xlabel="epoch", ylabel="training loss", title="(a) training loss")
     ax["err"].set(xlabel="epoch", ylabel="test error (%)", title="(b) test error")
-    if len(trade):
-        ax["trade"].set_xscale("log")
+    plotting.log_axis(ax["trade"], "x", trade["final_train_loss"])
     ax["trade"].set(xlabel="final training loss", ylabel="final test error (%)",
                     title="(e) test error vs training loss")
     if handles:

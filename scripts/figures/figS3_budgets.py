@@ -13,7 +13,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import FuncFormatter
 
 from adamw_repro.analysis import plotting
 from adamw_repro.analysis.decoupling import ridge_slope
@@ -85,9 +84,7 @@ def plot(
             if note:
                 edges.append(f"{epochs:g} ep.: {note}")
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "2358" else ""))
+        plotting.log_axis(ax, "y", 100.0 * rows["final_test_error"], min_span=3.0)  # budgets far apart in error
         ax.set(xlabel=name, ylabel="final test error (%)",
                title="\n".join([f"{short}: {_slope_text(rows, lam_col)}", *edges]))
         if not axes[0, 0].get_legend():  # one legend: both panels share the budgets' colours

@@ -30,6 +30,7 @@ from .style import (  # noqa: F401
     figure_title,
     integer_epochs,
     join_notes,
+    log_axis,
     missing_note,
     n_seeds_text,
     number_text,
