@@ -86,7 +86,7 @@ def run_row(run_dir: Path) -> tuple[dict, pd.DataFrame]:
     history = pd.read_csv(run_dir / "history.csv")
     for key in RUN_LABELS:
         history[key] = labels[key]
-    return row, history[list(HISTORY_COLUMNS)]
+    return row, history.reindex(columns=list(HISTORY_COLUMNS))  # a column an older run lacks is NaN
 
 
 def collect(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -56,7 +56,7 @@ def mean_ci(values: Any, level: float = LEVEL) -> CI:
     """Mean and t-interval over independent values (e.g. one per seed); NaN and inf values are ignored.
 
     One value: (value, NaN, NaN). No value: all NaN. Values that are all equal give a zero-width interval
-    (every seed agrees exactly, as with a deterministic quantity).
+    (every seed agrees, to rounding, as with a deterministic quantity).
     """
     x = _finite(values)
     if x.size == 0:
@@ -64,7 +64,7 @@ def mean_ci(values: Any, level: float = LEVEL) -> CI:
     mean = float(x.mean())
     if x.size == 1:
         return CI(mean, math.nan, math.nan)
-    if np.ptp(x) == 0.0:
+    if np.ptp(x) <= 1e-12 * max(1.0, abs(mean)):  # equal to rounding: scipy would warn of lost precision
         return CI(mean, mean, mean)
     lo, hi = stats.ttest_1samp(x, 0.0).confidence_interval(confidence_level=level)
     return CI(mean, float(lo), float(hi))
