@@ -28,7 +28,7 @@ def plot(
     *,
     experiment: str | None = None,
     schedule: str | None = None,
-    n_best: int = 10,
+    n_best: int = 3,  # of a 3 x 3 grid: circling 10 would mark every cell
     span: float | None = None,
 ) -> plotting.Figure:
     """Draw the paper-vs-torch AdamW grids from the runs table (history is not used), save PNG + PDF and return

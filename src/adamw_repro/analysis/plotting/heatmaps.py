@@ -24,9 +24,9 @@ import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from adamw_repro.analysis.decoupling import best_lambda_per_alpha, decoupling_slope, shared_seeds  # noqa: E402
-from adamw_repro.analysis.selection import grid_edges, tune  # noqa: E402
+from adamw_repro.analysis.decoupling import shared_seeds  # noqa: E402
 
+from .annotations import decoupling_annotation, edge_note  # noqa: E402
 from .rows import _key  # noqa: E402
 from .style import HEATMAP_CMAP, MISSING_COLOR, figure_title  # noqa: E402
 
@@ -100,14 +100,6 @@ def color_limits(cell_tables: Iterable[pd.DataFrame], span: float | None = None)
     if hi - lo < 1e-9:  # a single cell, or all equal: give the colour bar some width
         lo, hi = max(lo - 0.5, 0.0), hi + 0.5
     return lo, hi
-
-
-def edge_note(runs: pd.DataFrame) -> str:
-    """"best on the largest α" (and/or λ) when the panel's best cell on validation lies on an edge of its grid."""
-    positive = runs[runs[[c for c in ("weight_decay", "lambda_norm") if c in runs]].fillna(0).max(axis=1) > 0]
-    edges = grid_edges(positive, tune(positive)) if len(positive) else []
-    names = {"alpha": "α", "weight_decay": "λ", "lambda_norm": "λ_norm"}
-    return "; ".join(f"best on the {e.side} {names.get(e.axis, e.axis)}" for e in edges)
 
 
 def _pow10_text(exp: int) -> str:
@@ -290,40 +282,6 @@ def empty_panel(ax: Axes, text: str) -> None:
     ax.set_yticks([])
     for side in ("top", "right", "left", "bottom"):
         ax.spines[side].set_visible(False)
-
-
-def decoupling_annotation(runs: pd.DataFrame, lam_col: str) -> tuple[str, pd.DataFrame | None]:
-    """The decoupling slope text for a panel title and the best-lambda ridge, from `adamw_repro.analysis.decoupling`.
-
-    `runs` holds one row per run of one panel. Both are computed on validation error (selection never looks
-    at test error); lambda = 0 takes no part (no place on a log axis). A best cell on the edge of the lambda
-    grid is flagged in the text: the optimum may lie outside the grid.
-    """
-    table = pd.DataFrame(
-        {
-            "alpha": runs["alpha"].map(_key),
-            lam_col: runs[lam_col].map(_key),
-            "final_val_error": runs["final_val_error"].astype(float),
-            "seed": runs["seed"],
-        }
-    )
-    try:
-        s = decoupling_slope(table, lam_col=lam_col, err_col="final_val_error")
-        best = best_lambda_per_alpha(table, lam_col=lam_col, err_col="final_val_error")
-    except ValueError:  # a grid the fit cannot use: say so rather than fail the figure
-        return "slope n/a", None
-    if "tied" in best:  # an alpha whose cells all tie (all diverged, say) has no best lambda
-        best = best[~best["tied"].astype(bool)]
-    ridge = pd.DataFrame({"alpha": best["alpha"], "best_lambda": best.get("best_lambda", best.get(lam_col))})
-    if not np.isfinite(s.slope):
-        text = "slope n/a (< 2 α with a best λ > 0)"
-    elif np.isfinite(s.lo) and np.isfinite(s.hi):
-        text = f"slope {s.slope:+.2f} [{s.lo:+.2f}, {s.hi:+.2f}], {s.n_alpha} α"
-    else:
-        text = f"slope {s.slope:+.2f}, {s.n_alpha} α"
-    if getattr(s, "edge", ()):
-        text += f"; {len(s.edge)} α at λ edge"
-    return text, ridge
 
 
 def heatmap_figure(
