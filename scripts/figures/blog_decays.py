@@ -24,8 +24,9 @@ def plot(
     out_png: Path,
     *,
     experiment: str | None = None,
-) -> None:
-    """Draw test error and learning rate vs epoch per schedule for Adam+L2 and AdamW and save PNG + PDF."""
+) -> plotting.Figure:
+    """Draw test error and learning rate vs epoch per schedule for Adam+L2 and AdamW, save PNG + PDF and return
+    the figure."""
     sel = plotting.select(runs, experiment, optimizer=list(OPTIMIZERS), schedule=list(SCHEDULES))
     sel, budget_note = plotting.keep_one(sel, "epochs")
     fig, axes = plt.subplots(
@@ -43,7 +44,8 @@ def plot(
                 absent.append(plotting.schedule_label(sch))
                 continue
             color = plotting.SCHEDULE_COLORS[sch]
-            err = plotting.curve_stats(h.assign(test_pct=100.0 * h["test_error"]), [], "epoch", "test_pct")
+            err = plotting.curve_stats(h.assign(test_pct=100.0 * h["test_error"]), [], "epoch", "test_pct",
+                                       bounds=plotting.PERCENT)
             plotting.plot_curve(
                 ax_err,
                 err,
@@ -75,6 +77,7 @@ def plot(
         ),
     )
     plotting.save(fig, out_png)
+    return fig
 
 
 def main(smk) -> None:

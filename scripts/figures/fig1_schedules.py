@@ -24,9 +24,9 @@ def plot(
     experiment: str | None = None,
     lam_col: str = "weight_decay",
     n_best: int = 10,
-    upper_percentile: float = 90.0,
-) -> None:
-    """Draw Fig. 1 from the runs table (history is not used) and save PNG + PDF."""
+    span: float | None = None,
+) -> plotting.Figure:
+    """Draw Fig. 1 from the runs table (history is not used), save PNG + PDF and return the figure."""
     sel = plotting.select(runs, experiment, optimizer=list(OPTIMIZERS), schedule=list(SCHEDULES))
     sel, budget_note = plotting.keep_one(plotting.decay_rows(sel, lam_col), "epochs")
     panels, missing = [], []
@@ -42,15 +42,15 @@ def plot(
     epochs = sel["epochs"].dropna().unique()
     title = plotting.join_notes(
         f"Test error (%) after {epochs[0]:g} epochs" if len(epochs) else "Test error (%)",
-        f"mean over {plotting.n_seeds_text(sel)}",
         f"○ {n_best} best (val.)" if n_best else "",
         budget_note,
         plotting.missing_note(missing),
     )
     fig, *_ = plotting.heatmap_figure(
-        panels, lam_axes=lam_col, n_best=n_best, suptitle=title, upper_percentile=upper_percentile
+        panels, lam_axes=lam_col, n_best=n_best, suptitle=title, span=span
     )
     plotting.save(fig, out_png)
+    return fig
 
 
 def main(smk) -> None:

@@ -27,9 +27,9 @@ def plot(
     schedule: str = "cosine",
     lam_col: str = "weight_decay",
     n_best: int = 10,
-    upper_percentile: float = 90.0,
-) -> None:
-    """Draw Fig. 2 from the runs table (history is not used) and save PNG + PDF."""
+    span: float | None = None,
+) -> plotting.Figure:
+    """Draw Fig. 2 from the runs table (history is not used), save PNG + PDF and return the figure."""
     optimizers = [o for row in LAYOUT for o in row]
     sel = plotting.select(runs, experiment, optimizer=optimizers, schedule=schedule)
     if experiment is not None:  # panels this experiment lacks come from Fig. 1's cosine runs (the quick scale)
@@ -50,15 +50,15 @@ def plot(
     title = plotting.join_notes(
         f"Test error (%), {plotting.schedule_label(schedule)}"
         + (f", {epochs[0]:g} epochs" if len(epochs) else ""),
-        f"mean over {plotting.n_seeds_text(sel)}",
         f"○ {n_best} best (val.)" if n_best else "",
         budget_note,
         plotting.missing_note(missing),
     )
     fig, *_ = plotting.heatmap_figure(
-        panels, lam_axes=lam_col, n_best=n_best, slope=True, suptitle=title, upper_percentile=upper_percentile
+        panels, lam_axes=lam_col, n_best=n_best, slope=True, suptitle=title, span=span
     )
     plotting.save(fig, out_png)
+    return fig
 
 
 def main(smk) -> None:

@@ -17,8 +17,10 @@ MARKERS = ("o", "s", "^", "D", "v")
 
 
 @plotting.styled
-def plot(runs: pd.DataFrame, history: pd.DataFrame, out_png: Path, *, experiment: str | None = None) -> None:
-    """Draw final test error vs lambda per model and optimizer (mean over seeds, bootstrap band) and save."""
+def plot(runs: pd.DataFrame, history: pd.DataFrame, out_png: Path, *, experiment: str | None = None
+         ) -> plotting.Figure:
+    """Draw final test error vs lambda per model and optimizer (mean over seeds, t-interval bars), save and return
+    the figure."""
     sel = plotting.select(runs, experiment, optimizer=list(OPTIMIZERS))
     fig, axes = plt.subplots(1, len(OPTIMIZERS), figsize=(8.0, 3.4), layout="constrained", squeeze=False)
     missing = []
@@ -36,7 +38,7 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, out_png: Path, *, experiment
         for k, (model, runs_m) in enumerate(mine.groupby("model", sort=True)):
             x = np.where(runs_m["weight_decay"] > 0, np.log2(runs_m["weight_decay"].clip(lower=1e-300)), zero_x)
             stats = plotting.curve_stats(runs_m.assign(x=x, test_pct=100.0 * runs_m["final_test_error"]), [],
-                                         "x", "test_pct")
+                                         "x", "test_pct", bounds=plotting.PERCENT)
             line = ax.errorbar(stats["x"], stats["mean"], yerr=plotting.error_bars(stats),
                                marker=MARKERS[k % len(MARKERS)], markersize=4, linewidth=1.0, capsize=2, label=model)
             ax.axhline(stats["mean"].iloc[0], color=line[0].get_color(), linestyle=":", linewidth=0.8)
@@ -46,8 +48,9 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, out_png: Path, *, experiment
         ax.legend(title="model (dotted: λ = 0)", loc="best")
     plotting.figure_title(fig, plotting.join_notes(
         "Testbed pilot: final test error against λ", f"mean over {plotting.n_seeds_text(sel)}, "
-        f"{plotting.band_kind()}", plotting.missing_note(missing)))
+        "error bars: 95% t-interval over seeds", plotting.missing_note(missing)))
     plotting.save(fig, out_png)
+    return fig
 
 
 def main(smk) -> None:

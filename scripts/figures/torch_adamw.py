@@ -28,10 +28,11 @@ def plot(
     *,
     experiment: str | None = None,
     schedule: str | None = None,
-    n_best: int = 10,
-    upper_percentile: float = 90.0,
-) -> None:
-    """Draw the paper-vs-torch AdamW grids from the runs table (history is not used) and save PNG + PDF."""
+    n_best: int = 3,  # of a 3 x 3 grid: circling 10 would mark every cell
+    span: float | None = None,
+) -> plotting.Figure:
+    """Draw the paper-vs-torch AdamW grids from the runs table (history is not used), save PNG + PDF and return
+    the figure."""
     sel = plotting.select(runs, experiment, optimizer=[p[0] for p in PANELS], schedule=schedule)
     sel = plotting.decay_rows(sel, "weight_decay")
     sel, schedule_note = plotting.keep_one(sel, "schedule", prefer="cosine")
@@ -45,7 +46,6 @@ def plot(
     schedules = sel["schedule"].dropna().unique()
     title = plotting.join_notes(
         "Test error (%)" + (f", {plotting.schedule_label(schedules[0])}" if len(schedules) else ""),
-        f"mean over {plotting.n_seeds_text(sel)}",
         f"○ {n_best} best (val.)" if n_best else "",
         schedule_note,
         budget_note,
@@ -57,9 +57,10 @@ def plot(
         n_best=n_best,
         slope=True,
         suptitle=title,
-        upper_percentile=upper_percentile,
+        span=span,
     )
     plotting.save(fig, out_png)
+    return fig
 
 
 def main(smk) -> None:

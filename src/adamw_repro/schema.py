@@ -118,6 +118,7 @@ RUN_METRICS = (
     "final_test_loss", "final_test_error",
     "best_val_error", "best_epoch", "test_error_at_best_val",
     "epochs_run", "steps", "wall_seconds", "steps_per_second",
+    "eval_bn",         # the BatchNorm statistics its evaluations used (metrics.json evaluation.bn; EVAL_BN)
 )
 RUN_COLUMNS = RUN_LABELS + RUN_METRICS
 

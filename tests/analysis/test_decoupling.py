@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from adamw_repro.analysis.decoupling import best_lambda_per_alpha, decoupling_slope, ridge_slope
+from adamw_repro.analysis.stats import mean_ci
 
 ALPHAS = 2.0 ** np.arange(-10, -4)   # 6 log2-spaced learning rates
 LAMBDAS = 2.0 ** np.arange(-14, -2)  # 12 log2-spaced weight decays
@@ -46,9 +47,20 @@ def test_axis_aligned_grid_gives_slope_zero():
 
 
 def test_seed_noise_widens_the_interval_around_the_truth():
-    s = decoupling_slope(grid(coupled, seeds=4, noise=0.02), n_boot=400)
+    s = decoupling_slope(grid(coupled, seeds=4, noise=0.02))
     assert s.lo < s.hi
     assert s.lo <= -0.7 and s.hi >= -1.0  # noise can only pull the slope off -1, not flip it
+    assert s.n_seeds == 4 and len(s.per_seed) == 4
+
+
+def test_the_interval_is_the_t_interval_of_each_seeds_own_slope():
+    cells = grid(coupled, seeds=3, noise=0.01, rng_seed=5)
+    s = decoupling_slope(cells)
+    alone = [decoupling_slope(cells[cells["seed"] == k]).slope for k in range(3)]
+    assert s.per_seed == pytest.approx(tuple(alone))
+    assert (s.slope, s.lo, s.hi) == pytest.approx(tuple(mean_ci(alone)))
+    assert s.pooled == pytest.approx(decoupling_slope(cells.groupby(["alpha", "weight_decay"], as_index=False)
+                                                      ["final_val_error"].mean().assign(seed=0)).slope)
 
 
 def test_one_seed_has_no_interval():

@@ -7,12 +7,14 @@ not in the workflow.
 import importlib.util
 import json
 import math
+import re
 import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection, QuadMesh
 
 from adamw_repro.analysis import plotting
 from adamw_repro.schema import HISTORY_COLUMNS, RUN_COLUMNS
@@ -175,6 +177,14 @@ SCRIPTS = (
 )
 
 
+@pytest.fixture
+def no_files(monkeypatch):
+    """Figures drawn but not written (rendering a PNG and a PDF takes most of a figure test's time): the tests
+    that read what a figure shows need the Figure only; test_each_figure_writes_png_and_pdf writes them."""
+    monkeypatch.setattr(plotting, "save", lambda fig, out: plotting.plt.close(fig))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_each_figure_writes_png_and_pdf(name, tables, tmp_path):
     runs, history = tables
@@ -184,7 +194,7 @@ def test_each_figure_writes_png_and_pdf(name, tables, tmp_path):
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_tiny_grids_and_missing_combinations_do_not_crash(name, tmp_path, monkeypatch):
+def test_tiny_grids_and_missing_combinations_do_not_crash(name, tmp_path, no_files):
     # The smoke scale: one seed, one alpha, one lambda, two epochs, a diverged cell, and every figure missing
     # at least one of its optimizers, which its title must name.
     runs = make_runs(
@@ -196,21 +206,15 @@ def test_tiny_grids_and_missing_combinations_do_not_crash(name, tmp_path, monkey
         epochs=(2,),
         diverged={("sgd", ALPHAS[0], LAMBDAS[1])},
     )
-    titles = []
-    save = plotting.save
-    monkeypatch.setattr(
-        plotting, "save", lambda fig, out: (titles.append(fig.get_suptitle()), save(fig, out))
-    )
-    load(name).plot(runs, make_history(runs), tmp_path / f"{name}.png")
-    assert_written(tmp_path / f"{name}.png")
-    assert "missing: " in " ".join(titles[0].split())  # a long note may still wrap
+    fig = load(name).plot(runs, make_history(runs), tmp_path / f"{name}.png")
+    assert "missing: " in " ".join(fig.get_suptitle().split())  # a long note may still wrap
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_empty_tables_still_give_a_figure(name, tmp_path):
+def test_empty_tables_still_give_a_figure(name, tmp_path, no_files):
     runs = make_runs().iloc[:0]
-    load(name).plot(runs, make_history(runs), tmp_path / f"{name}.png")
-    assert_written(tmp_path / f"{name}.png")
+    fig = load(name).plot(runs, make_history(runs), tmp_path / f"{name}.png")
+    assert "missing" in fig.get_suptitle() or "no " in " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
 
 
 def test_log2_labels_in_the_papers_units():
@@ -236,15 +240,17 @@ def test_heatmap_ticks_and_zero_row(tmp_path):
     plotting.save(fig, tmp_path / "h.png")
 
 
-def test_colour_scale_is_shared_by_every_panel():
+def test_colour_scale_is_shared_by_every_panel_and_resolves_the_good_region():
     low = make_runs(("adamw",))
-    high = low.assign(final_test_error=low["final_test_error"] + 0.05)
+    high = low.assign(final_test_error=low["final_test_error"] + 0.30)
     fig, _, limits, mappables = plotting.heatmap_figure([[("a", low), ("b", high)], [("c", high), None]])
     assert len(mappables) == 3
     assert all(m.get_clim() == limits for m in mappables)
-    cell_means = plotting.cell_table(low)["test_error"]
-    assert limits[0] == pytest.approx(100 * cell_means.min())
-    assert limits[1] > 100 * cell_means.max()  # the scale spans both panels, not just the first
+    best = 100 * plotting.cell_table(low)["test_error"].min()
+    worst = 100 * plotting.cell_table(high)["test_error"].max()
+    assert limits == pytest.approx((best, best * 7 / 3)) and worst > limits[1]  # the paper's 3-7 %: to 7/3 of best
+    bar = fig.axes[-1]
+    assert bar.get_ylabel() == f"test error (%); ≥ {limits[1]:.1f} saturate"  # worse cells saturate, and it says so
     plotting.plt.close(fig)
 
 
@@ -404,3 +410,125 @@ def test_snakemake_adapter_reads_parquet_and_passes_params(tmp_path):
     smk.output = _Named(png=str(tmp_path / "fig2.png"), pdf=str(tmp_path / "elsewhere.pdf"))
     with pytest.raises(ValueError, match="beside output.png"):
         load("fig2_sgd_adam").main(smk)
+
+
+# ------------------------------------------------------------------------------------------- what a figure shows
+
+@pytest.fixture(scope="module")
+def quick():
+    """The realistic synthetic quick scale (tests/analysis/synthetic.py): grids, tune stage, curves."""
+    from tests.analysis.synthetic import quick_tables
+
+    return quick_tables()
+
+
+def _meshes(ax) -> list:
+    return [c for c in ax.collections if isinstance(c, QuadMesh)]
+
+
+def _drawn_cells(ax, grid_alphas, grid_lams) -> dict:
+    """{(alpha, lambda): value} of the colours a heatmap panel drew, read back from its meshes."""
+    values = {}
+    lams = list(grid_lams)
+    rows = [[lams[0]], lams[1:]] if lams[0] == 0 else [lams]
+    for mesh, row_lams in zip(_meshes(ax), rows, strict=True):
+        array = mesh.get_array().reshape(len(row_lams), len(grid_alphas))
+        for i, lam in enumerate(row_lams):
+            for j, alpha in enumerate(grid_alphas):
+                if not np.ma.is_masked(array[i, j]):
+                    values[alpha, lam] = float(array[i, j])
+    return values
+
+
+def test_heatmap_cells_are_the_tables_means_over_the_grid_seeds(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("fig2_sgd_adam").plot(runs, history, tmp_path / "f.png", experiment="fig2_sgd_adam")
+    sgd = runs[(runs["experiment"] == "fig2_sgd_adam") & (runs["optimizer"] == "sgd")]
+    grid = sgd[sgd["seed"].isin((0, 1, 2))]
+    expected = 100 * grid.groupby(["alpha", "weight_decay"])["final_test_error"].mean()
+    ax = fig.axes[0]
+    drawn = _drawn_cells(ax, sorted(grid["alpha"].unique()), sorted(grid["weight_decay"].unique()))
+    assert drawn.keys() == set(expected.index)
+    assert all(drawn[k] == pytest.approx(v) for k, v in expected.items())  # tune-stage seeds 3-7 left out
+    assert "each cell the mean over its 3 grid seeds" in fig.get_suptitle()
+    assert ax.get_xlabel() == "initial learning rate α" and ax.get_ylabel().startswith("weight decay λ")
+    assert ax.get_title().startswith("SGD+L2\nslope ")
+
+
+def test_heatmap_circles_the_best_cells_on_validation(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("fig2_sgd_adam").plot(runs, history, tmp_path / "f.png", experiment="fig2_sgd_adam", n_best=3)
+    sgd = runs[(runs["experiment"] == "fig2_sgd_adam") & (runs["optimizer"] == "sgd")]
+    cells = plotting.cell_table(sgd)
+    best = plotting.best_cells(cells, 3)
+    grid = plotting.Grid(tuple(sorted(cells["alpha"].unique())), tuple(sorted(cells["lam"].unique())))
+    rings = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    assert len(rings) == 1
+    marked = {tuple(p) for p in np.round(rings[0].get_offsets(), 6)}
+    assert marked == {(round(grid.x(a), 6), round(grid.y(lam), 6)) for a, lam in zip(best["alpha"], best["lam"],
+                                                                                      strict=True)}
+
+
+def test_a_best_cell_on_an_alpha_edge_is_named_in_its_panel_title(tmp_path):
+    runs = make_runs(("adamw",), alphas=(2.0**-12, 2.0**-11, 2.0**-10), seeds=(0, 1, 2))  # best alpha 2^-9: off
+    fig, axes, _, _ = plotting.heatmap_figure([[("AdamW", runs)]])
+    assert "best on the largest α" in axes[0, 0].get_title()
+    fig, axes, _, _ = plotting.heatmap_figure([[("AdamW", make_runs(("adamw",), seeds=(0, 1)))]])
+    assert "best on" not in axes[0, 0].get_title()
+    plotting.plt.close("all")
+
+
+def test_fig3_puts_one_quantity_on_each_axis(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("fig3_curves").plot(runs, history, tmp_path / "f.png", experiment="fig3_curves")
+    by_title = {ax.get_title().split(")")[0] + ")": ax for ax in fig.axes}
+    assert by_title["(c)"].get_xlabel() == "L2 coefficient λ"
+    assert by_title["(d)"].get_xlabel() == "normalized weight decay λ_norm"
+    adamw = runs[(runs["experiment"] == "fig3_curves") & (runs["optimizer"] == "adamw")]
+    expected = 100 * adamw.groupby("lambda_norm")["final_test_error"].mean()
+    line = by_title["(d)"].lines[0]
+    assert list(line.get_xdata()) == pytest.approx(list(expected.index))
+    assert list(line.get_ydata()) == pytest.approx(list(expected.values))
+    assert "mean over 5 seeds" in fig.get_suptitle()
+
+
+def test_figS3_draws_a_line_per_budget_not_a_one_column_heatmap(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("figS3_budgets").plot(runs, history, tmp_path / "f.png", experiment="figS3_budgets")
+    raw, norm = fig.axes[:2]
+    assert not _meshes(raw) and not _meshes(norm)
+    assert raw.get_xlabel() == "raw weight decay λ" and norm.get_xlabel() == "normalized weight decay λ_norm"
+    labels = [t.get_text() for t in raw.get_legend().get_texts()]
+    assert labels == ["4 epochs", "16 epochs", "64 epochs"]
+    sel = runs[(runs["experiment"] == "figS3_budgets") & runs["lambda_norm"].isna() & (runs["epochs"] == 64)]
+    expected = 100 * sel.groupby("weight_decay")["final_test_error"].mean()
+    line = [c for c in raw.containers if c.get_label() == "64 epochs"][0].lines[0]  # an errorbar's data line
+    assert list(line.get_ydata()) == pytest.approx(list(expected.values))
+    assert "best ∝ $T^" in raw.get_title() and "α = $2^{-5}$" in fig.get_suptitle()
+
+
+def test_testbed_title_counts_the_seeds_of_one_point(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("testbed").plot(runs, history, tmp_path / "f.png", experiment="testbed")
+    assert "mean over 3 seeds" in fig.get_suptitle()  # 3 per point, though 3 models share each setting
+
+
+def test_fig4_marks_where_the_cosine_run_reaches_the_first_restart(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("fig4_restarts").plot(runs, history, tmp_path / "f.png", experiment="fig4_restarts")
+    match = re.search(r"at epoch (\d+): ([\d.]+)x", " ".join(fig.get_suptitle().split()))
+    assert match and float(match.group(2)) == pytest.approx(int(match.group(1)) / 15, abs=0.05)
+    rings = fig.axes[0].collections[-1].get_offsets()
+    assert rings[0][0] == int(match.group(1))
+
+
+def test_clr_draws_the_target_and_the_fresh_seeds(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("clr").plot(runs, history, tmp_path / "f.png", experiment="clr")
+    sgd = runs[(runs["experiment"] == "clr") & (runs["optimizer"] == "sgd")]
+    base = sgd[sgd["schedule"].isin(["fixed", "exponential"])]
+    seeds = plotting.best_setting(base, by=["optimizer"], fresh=True)
+    assert set(seeds["seed"]) == {3, 4, 5, 6, 7}
+    target = [ln for ln in fig.axes[0].lines if ln.get_label().startswith("target")][0]
+    assert target.get_ydata()[0] == pytest.approx(100 * (1 - seeds["final_val_error"].mean()))
+    assert "mean over 5 seeds" in fig.get_suptitle()

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from adamw_repro.analysis.report import sensitivity_line
+from adamw_repro.analysis.report import changes_section, evaluation_line, sensitivity_line, with_eval_bn
 from adamw_repro.analysis.report import testbed_table as pilot_table  # not collected as a test
+from adamw_repro.analysis.report_tables import lr_range_section
+from adamw_repro.analysis.selection import edge_text
 from adamw_repro.schema import RUN_COLUMNS
 
 
@@ -70,3 +75,100 @@ def test_testbed_table_has_one_row_per_model_and_optimizer():
     assert table.splitlines()[-1].startswith("- Compute: cost per run") and "s" not in lines[2].split("|")[-2]
     assert any(line.startswith("| cnn+bn | SGD+L2 |") and "| 0.00391 |" in line for line in lines)
     assert pilot_table(runs_table(-0.4, 0.02).query("experiment != 'testbed'")) == ""
+
+
+# ------------------------------------------------------------------------------------------- grid edges, sections
+
+def _grid(best_alpha_offset: float) -> pd.DataFrame:
+    """A decoupled AdamW grid, 4 alphas x 4 lambdas on 3 seeds, best alpha moved by `best_alpha_offset` doublings
+    from the grid's middle (2^-5.5)."""
+    rows = []
+    for a, lam, s in itertools.product((2.0**-7, 2.0**-6, 2.0**-5, 2.0**-4), (2.0**-8, 2.0**-7, 2.0**-6, 2.0**-5),
+                                       (0, 1, 2)):
+        err = 0.03 * (1 + 0.05 * (math.log2(a) + 5.5 - best_alpha_offset) ** 2 + 0.05 * (math.log2(lam) + 6.5) ** 2)
+        r = dict.fromkeys(RUN_COLUMNS, math.nan)
+        r.update(run_id=f"g-{len(rows)}", experiment="fig1_schedules", optimizer="adamw", schedule="cosine", seed=s,
+                 alpha=a, weight_decay=lam, epochs=15, status="ok", final_val_error=err, final_test_error=err)
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def test_a_tuned_cell_on_an_alpha_edge_is_flagged_with_the_best_cell_one_step_inward():
+    from adamw_repro.analysis.report_tables import edge_flag
+    from adamw_repro.analysis.selection import grid_edges, tune
+
+    grid = _grid(best_alpha_offset=2.0)  # best alpha 2^-3.5: beyond the largest, 2^-4
+    (edge,) = grid_edges(grid, tune(grid))
+    assert (edge.axis, edge.side, edge.value, edge.neighbour) == ("alpha", "largest", 2.0**-4, 2.0**-5)
+    assert edge.neighbour_other in (2.0**-7, 2.0**-6)  # the best lambda at the inner alpha
+    expected = grid[grid["alpha"] == 2.0**-5].groupby("weight_decay")["final_val_error"].mean().min()
+    assert edge.neighbour_error == pytest.approx(expected)
+    assert "largest α (0.0625); best at 0.0312: +" in edge_flag(grid, tune(grid))
+    assert edge_flag(_grid(0.0), tune(_grid(0.0))) == "-"
+    assert "the tuned cell lies on the largest α of its grid" in edge_text(grid, tune(grid), "AdamW")
+
+
+def test_no_per_cell_interval_is_the_range_of_three_seeds():
+    from adamw_repro.analysis.report_tables import best_settings
+
+    runs = runs_table(gain=-0.4, spread=0.05)
+    best = best_settings(runs[runs["experiment"] == "testbed"], ["model", "optimizer"])
+    for _, row in best.iterrows():
+        values = runs[(runs["experiment"] == "testbed") & (runs["model"] == row["model"])
+                      & (runs["optimizer"] == row["optimizer"]) & (runs["alpha"] == row["alpha"])
+                      & (runs["weight_decay"] == row["weight_decay"])]["final_test_error"]
+        assert len(values) == 3
+        _, lo, hi = row["test"]
+        assert lo < values.min() and hi > values.max()  # a t-interval; a bootstrap over 3 seeds gives [min, max]
+
+
+def test_evaluation_line_says_which_batchnorm_statistics():
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "eval_bn": ["recomputed", "recomputed", "none"]})
+    line = evaluation_line(runs)
+    assert line.startswith("- Evaluation: BatchNorm statistics re-estimated") and "(2 of 3 runs)" in line
+    assert "no BatchNorm in the model (1 of 3 runs)" in line
+    history = pd.DataFrame({"run_id": ["a", "a", "b"], "eval_bn": ["running", "running", "recomputed"]})
+    assert list(with_eval_bn(runs[["run_id"]], history)["eval_bn"].fillna("-")) == ["running", "recomputed", "-"]
+    assert "not recorded (3 of 3 runs)" in evaluation_line(runs[["run_id"]])
+
+
+def test_every_change_of_conf_claims_yaml_is_listed_with_its_reason():
+    from adamw_repro.analysis.claims import load_thresholds
+    from tests.analysis.test_claims import ROOT
+
+    thresholds = load_thresholds(ROOT / "conf" / "claims.yaml")
+    lines = changes_section(thresholds)
+    changed = [n for n, t in thresholds.items() for _ in t["changed"]]
+    assert len([ln for ln in lines if ln.startswith("- Finding ")]) == len(changed) > 0
+    assert all("(Reason: " in ln for ln in lines if ln.startswith("- Finding "))
+
+
+def test_lr_range_section_flags_bounds_more_than_a_factor_two_off(tmp_path):
+    from tests.analysis.synthetic import quick_tables, write_results
+
+    runs, history = quick_tables()
+    results = write_results(tmp_path / "results", runs, history)
+    text = lr_range_section(results, runs)
+    assert "SGD+L2" in text and "within a factor 2 of the suggestion" in text
+    (results / "lr_range/sgd/range.json").write_text(json.dumps(
+        {"optimizer": "sgd", "min": 0.001, "max": 1, "steps": 128, "base_lr": 0.02, "max_lr": 0.08}))
+    text = lr_range_section(results, runs)
+    assert "**disagree beyond a factor 2: base_lr 3.12x the suggestion, max_lr 3.12x the suggestion**" in text
+
+
+@pytest.mark.slow
+def test_the_report_from_a_realistic_results_folder(tmp_path):
+    """The whole report from the synthetic quick scale: every finding, the legend, the changes, the evaluation,
+    and for a finding that does not reproduce what differs from the paper's setting."""
+    from adamw_repro.analysis.report import build_report
+    from tests.analysis.synthetic import quick_tables, write_results
+
+    runs, history = quick_tables()
+    results = write_results(tmp_path / "results" / "quick", runs, history)
+    text = build_report("quick", results, tmp_path / "reports", sorted(set(runs["experiment"])),
+                        Path(__file__).resolve().parents[2] / "conf" / "claims.yaml")
+    assert "How to read a verdict" in text and "Thresholds and rules changed" in text
+    assert "- Evaluation: BatchNorm statistics re-estimated from training data before every evaluation" in text
+    assert "### Claim 3: " in text and "**Verdict: not reproduced.**" in text
+    assert "*What differs from the paper's setting:* This scale trains cnn+bn on mnist1d" in text
+    assert "bootstrap" not in text

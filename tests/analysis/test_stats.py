@@ -1,4 +1,5 @@
-"""Intervals over seeds: the t quantile, t-intervals, the bootstrap and paired differences."""
+"""Intervals over seeds: t-intervals from scipy.stats, clipped for error rates, paired and unpaired ratios,
+geometric means and the sign-test interval of a median of censored values."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adamw_repro.analysis.stats import bootstrap_ci, mean_ci, paired_diff_ci, proportion_ci, t_quantile
+from adamw_repro.analysis import stats
+from adamw_repro.analysis.stats import (
+    error_rate_ci,
+    log_mean_ci,
+    mean_ci,
+    median_ci,
+    median_order,
+    paired_diff_ci,
+    ratio_ci_unpaired,
+    sign_test,
+    t_quantile,
+)
 
 # Two-sided 95 % t quantiles from standard tables.
 T_TABLE = {1: 12.7062047, 2: 4.30265273, 4: 2.77644511, 10: 2.22813885, 30: 2.04227246, 10**6: 1.95996619}
@@ -32,10 +44,11 @@ def test_mean_ci_is_the_t_interval():
     assert (lo, hi) == pytest.approx((2.5 - half, 2.5 + half))
 
 
-def test_mean_ci_with_one_value_has_no_interval():
+def test_mean_ci_with_one_value_has_no_interval_and_equal_values_a_point():
     m, lo, hi = mean_ci([0.3])
     assert m == 0.3 and math.isnan(lo) and math.isnan(hi)
     assert all(math.isnan(x) for x in mean_ci([]))
+    assert mean_ci([3.0, 3.0, 3.0]) == (3.0, 3.0, 3.0)
 
 
 def test_mean_ci_ignores_nan_and_narrows_with_level():
@@ -44,26 +57,20 @@ def test_mean_ci_ignores_nan_and_narrows_with_level():
     assert narrow.hi - narrow.lo < wide.hi - wide.lo
 
 
-def test_bootstrap_ci_one_array_brackets_the_mean_and_is_reproducible():
-    x = np.random.default_rng(1).normal(5.0, 1.0, 40)
-    ci = bootstrap_ci(x, np.mean, n_boot=500, seed=3)
-    assert ci.value == pytest.approx(x.mean())
-    assert ci.lo < 5.0 < ci.hi and ci.hi - ci.lo < 1.5
-    assert bootstrap_ci(x, np.mean, n_boot=500, seed=3) == ci
+def test_no_bootstrap_is_left_to_return_the_range_of_three_seeds():
+    assert not hasattr(stats, "bootstrap_ci") and not hasattr(stats, "proportion_ci")
+    three = [0.031, 0.034, 0.036]
+    _, lo, hi = error_rate_ci(three)
+    assert lo < min(three) and hi > max(three)  # a t-interval is wider than the range of 3 values
 
 
-def test_bootstrap_ci_groups_resample_within_each_group():
-    groups = {"a": [1.0, 1.1, 0.9], "b": [3.0, 3.1, 2.9]}
-    ci = bootstrap_ci(groups, lambda g: g["b"].mean() - g["a"].mean(), n_boot=300)
-    assert ci.value == pytest.approx(2.0)
-    assert 1.7 < ci.lo <= ci.hi < 2.3  # a pooled resample would mix the groups and spread far wider
-    as_list = bootstrap_ci([groups["a"], groups["b"]], lambda g: g[1].mean() - g[0].mean(), n_boot=300)
-    assert as_list == ci
-
-
-def test_bootstrap_ci_with_a_single_value_group_has_no_interval():
-    ci = bootstrap_ci([[1.0, 2.0], [3.0]], lambda g: g[1].mean() - g[0].mean())
-    assert ci.value == 1.5 and math.isnan(ci.lo) and math.isnan(ci.hi)
+def test_error_rate_ci_stays_inside_zero_one_where_a_t_interval_does_not():
+    errors = [0.0744 * k for k in (0.1, 1.0, 2.0)]  # three seeds, wildly spread: t reaches below 0
+    assert mean_ci(errors).lo < 0.0
+    m, lo, hi = error_rate_ci(errors)
+    assert m == pytest.approx(np.mean(errors)) and lo == 0.0 and hi == pytest.approx(mean_ci(errors).hi)
+    m, lo, hi = error_rate_ci([0.99, 1.0, 1.0, 0.97])
+    assert 0.0 <= lo <= hi <= 1.0 and hi == 1.0
 
 
 def test_paired_diff_ci_pairs_by_seed_not_by_position():
@@ -85,16 +92,37 @@ def test_paired_diff_ci_rejects_two_values_for_one_seed():
         paired_diff_ci(pd.Series([1.0, 2.0], index=[0, 0]), {0: 1.0})
 
 
-def test_proportion_ci_stays_inside_zero_one_where_a_t_interval_does_not():
-    errors = [0.0744 * k for k in (0.1, 1.0, 2.0)]  # three seeds, wildly spread: t reaches below 0
-    assert mean_ci(errors).lo < 0.0
-    m, lo, hi = proportion_ci(errors)
-    assert m == pytest.approx(np.mean(errors))
-    assert min(errors) <= lo < m < hi <= max(errors)
-    m, lo, hi = proportion_ci([0.99, 1.0, 1.0, 0.97])
-    assert 0.0 <= lo <= hi <= 1.0
+def test_ratio_ci_unpaired_is_the_ratio_of_geometric_means():
+    ci = ratio_ci_unpaired([0.08, 0.08 * 1.02, 0.08 / 1.02], [0.10, 0.10 * 1.02, 0.10 / 1.02])
+    assert ci.value == pytest.approx(-0.2) and ci.lo < -0.2 < ci.hi < 0
+    assert math.isnan(ratio_ci_unpaired([0.1], [0.1, 0.2]).lo)
 
 
-def test_proportion_ci_one_value_and_none():
-    assert math.isnan(proportion_ci([0.2]).lo) and proportion_ci([0.2]).value == 0.2
-    assert all(math.isnan(x) for x in proportion_ci([]))
+def test_log_mean_ci_is_a_geometric_mean():
+    ci = log_mean_ci([2.0, 8.0])
+    assert ci.value == pytest.approx(4.0) and ci.lo < 4.0 < ci.hi
+    assert log_mean_ci([3.0, 3.0, 3.0]) == pytest.approx((3.0, 3.0, 3.0))
+
+
+def test_median_order_is_the_sign_test():
+    assert median_order(3) == (0, 0.0)  # [min, max] of 3 covers 75 %: refused
+    assert median_order(4) == (0, 0.0)
+    assert median_order(5) == (1, pytest.approx(1 - 2 / 32))  # the widest 5 values give, 93.75 %
+    assert median_order(8)[0] == 1 and median_order(8)[1] >= 0.95
+    r, coverage = median_order(20)
+    assert coverage >= 0.95 and 1 - 2 * stats.stats.binom.cdf(r, 20, 0.5) < 0.95  # r is the largest that holds
+
+
+def test_median_ci_of_censored_values():
+    ci, coverage = median_ci([0.5, 0.4, math.inf, 0.7, 0.6])
+    assert ci == (0.6, 0.4, math.inf) and coverage == pytest.approx(0.9375)
+    ci, _ = median_ci([math.inf] * 5)
+    assert ci.value == math.inf and ci.lo == math.inf
+    ci, coverage = median_ci([0.5, 0.4, 0.3])
+    assert ci.value == 0.4 and math.isnan(ci.lo) and coverage == 0.0
+
+
+def test_sign_test():
+    assert sign_test(5, 5) == pytest.approx(1 / 32)
+    assert sign_test(0, 5) == 1.0
+    assert math.isnan(sign_test(0, 0))

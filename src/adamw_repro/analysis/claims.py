@@ -1,31 +1,29 @@
-"""Claim by claim: the ten findings of docs/paper.md section 4, each judged on the aggregated tables.
+"""The findings of docs/paper.md section 4, judged on the aggregated tables: the entry points.
 
-Rules every claim follows:
-- Hyperparameters are selected on validation error (mean over seeds of `final_val_error`, one cell of the
-  grid); the test error (`final_test_error`, or `test_error` of the history) of that selection is reported.
+Each finding is a function registered by number in adamw_repro/analysis/findings/ (see
+adamw_repro.analysis.registry); its thresholds come from conf/claims.yaml, checked against the registered
+criteria (`validate_thresholds`, which the workflow calls before any job). The rules every finding follows:
+
+- Hyperparameters are selected on validation error over the grid's seeds; the test error of the selection is
+  read on the tune stage's fresh seeds where there are any.
 - Differences between two tuned settings are relative, per seed: err(A) / err(B) - 1 (-0.15: A has 15 % lower
-  error), so one threshold serves every scale. They are paired over seeds with a t-interval when at least two
-  seeds pair; otherwise a bootstrap over seeds of the ratio of means (unpaired).
-- A quantity is judged against its threshold (conf/claims.yaml) through its 95 % interval: "reproduced" when
-  the whole interval lies on the finding's side, "not reproduced" when it lies wholly on the other side,
-  "inconclusive" when it straddles the threshold or there is no interval (one seed).
-- A claim of several parts is "not reproduced" if any part is, else "inconclusive" if any part is inconclusive
-  or could not be run, else "reproduced". Its headline quantity is the part that decided the verdict.
-- "not run": the experiment's rows are absent; the claim still appears and says so.
+  error), paired over seeds with a t-interval.
+- Each quantity's 95 % interval is judged by its criterion (adamw_repro.analysis.criteria): for a direction the
+  paper claims, "reproduced" when the interval excludes no effect in the paper's direction and reaches the
+  smallest effect that counts as the paper's, "not reproduced" when it excludes that smallest effect,
+  "inconclusive" only when it holds both.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
 
-from .curve_claims import CLR_CYCLIC, claim_7, claim_9, claim_10  # noqa: F401
-from .decoupling import best_lambda_per_alpha, decoupling_slope, ridge_slope
-from .selection import HYPER_COLS, LABELS, _by_seed, _rel_by_seed, _rows, compare, describe, tune
-from .stats import CI, mean_ci
+from . import findings  # noqa: F401  (registers every finding)
+from .registry import REGISTRY, Tables, load_thresholds, registered, thresholds_of, validate_thresholds  # noqa: F401
+from .selection import HYPER_COLS
 from .verdicts import (  # noqa: F401  (re-exported: the report and the tests read them from here)
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -34,245 +32,11 @@ from .verdicts import (  # noqa: F401  (re-exported: the report and the tests re
     VERDICTS,
     ClaimResult,
     Part,
-    _fmt_ci,
-    _missing,
-    _need,
-    _not_run,
-    _part,
-    _result,
     claim_section_markdown,
     claims_table_markdown,
     combine,
-    judge,
-    load_thresholds,
-    validate_thresholds,
 )
 
-# ---------------------------------------------------------------------------------------------- the claims
-
-def _get(obj: Any, key: str) -> Any:
-    return obj[key] if isinstance(obj, dict) else getattr(obj, key)
-
-
-def claim_1(identities: Iterable[Any] | None, value: float) -> ClaimResult:
-    """Identities of docs/paper.md section 1 (objects or dicts with name, holds, detail): exact, no interval."""
-    identities = list(identities or [])
-    if not identities:
-        return _not_run(1, "identities", "The identities were not checked: no results were passed in.")
-    failing = [i for i in identities if not _get(i, "holds")]
-    n = float(len(failing))
-    part = Part("identities", f"identities that fail (of {len(identities)})", n, n, n, f"<= {value:g}",
-                REPRODUCED if n <= value else NOT_REPRODUCED, 0, "exact check (deterministic)")
-    notes = "\n".join(f"- {_get(i, 'name')}: {'holds' if _get(i, 'holds') else '**fails**'}"
-                      f" ({_get(i, 'detail')})" for i in identities)
-    return _result(1, "identities", [part], [notes])
-
-
-def heatmap_rows(runs: pd.DataFrame, optimizer: str) -> tuple[str, pd.DataFrame]:
-    """One optimizer's cosine alpha x lambda grid: fig2's, else fig1's cosine runs (at the quick scale Fig. 2's
-    Adam+L2 and AdamW panels are those runs). Returns the experiment it came from and its rows."""
-    rows = _rows(runs, "fig2_sgd_adam", optimizer=optimizer)
-    if not rows.empty:
-        return "fig2_sgd_adam", rows
-    rows = _rows(runs, "fig1_schedules", optimizer=optimizer)
-    return "fig1_schedules", rows[rows["schedule"] == "cosine"] if not rows.empty else rows
-
-
-def lambda_column(rows: pd.DataFrame) -> str:
-    """`lambda_norm` where the grid sets it (paper scale), else `weight_decay`."""
-    return "lambda_norm" if not rows.empty and rows["lambda_norm"].notna().all() else "weight_decay"
-
-
-def claim_2(runs: pd.DataFrame, history: pd.DataFrame | None, value: Any) -> ClaimResult:
-    """Ridge slopes: SGD+L2 below `coupled_max`, |SGDW| and |AdamW| below `decoupled_abs_max`."""
-    exp = "fig2_sgd_adam"
-    coupled, decoupled = _need(value, "coupled_max", 2), _need(value, "decoupled_abs_max", 2)
-    if all(heatmap_rows(runs, o)[1].empty for o in ("sgd", "sgdw", "adamw")):
-        return _not_run(2, exp, f"No runs of `{exp}` (nor cosine runs of `fig1_schedules`).")
-    parts, notes = [], []
-    for opt, op, thr in (("sgd", "<", coupled), ("sgdw", "abs<", decoupled), ("adamw", "abs<", decoupled),
-                         ("adam", None, None)):
-        source, cells = heatmap_rows(runs, opt)
-        quantity = f"slope of log(best lambda) vs log(alpha), {LABELS[opt]}"
-        if cells.empty:
-            if op:
-                parts.append(_missing(opt, quantity, op, thr, f"no {opt} runs"))
-            continue
-        lam = lambda_column(cells)
-        s = decoupling_slope(cells, lam_col=lam)
-        ridge = best_lambda_per_alpha(cells, lam_col=lam)
-        pairs = zip(ridge["alpha"], ridge["lam_fit"], ridge["edge"], strict=True)
-        notes.append(f"{LABELS[opt]} (`{source}`, {lam}): slope {_fmt_ci(s.slope, s.lo, s.hi)} over {s.n_alpha} "
-                     "alphas; best lambda per alpha (parabola in log lambda): "
-                     + ", ".join(f"{a:.3g} -> {v:.3g}{' (grid edge)' if e else ''}" for a, v, e in pairs))
-        if s.edge:
-            notes.append(f"**{LABELS[opt]}: the best cell lies on the edge of the lambda grid at alpha "
-                         + ", ".join(f"{x:.3g}" for x in s.edge) + "**: the optimum may lie outside the grid.")
-        if op:
-            parts.append(_part(opt, quantity, CI(s.slope, s.lo, s.hi), op, thr, cells["seed"].nunique(),
-                               "bootstrap over seeds (joint), grid seeds only"))
-    notes.append("Slope about -1: coupled (best lambda ~ 1/alpha); about 0: decoupled. Adam+L2 is shown, "
-                 "not judged. lambda = 0 cells are left out (log scale).")
-    return _result(2, exp, parts, notes)
-
-
-def _l2_vs_zero(rows: pd.DataFrame) -> tuple[CI, int, str, str] | None:
-    lam = lambda_column(rows)
-    pos, zero = rows[rows[lam].fillna(0) > 0], rows[rows[lam].fillna(0) == 0]
-    pos, zero = tune(pos, fresh=True), tune(zero, fresh=True)
-    if pos.empty or zero.empty:
-        return None
-    ci, n, method = compare(_by_seed(pos), _by_seed(zero))
-    return ci, n, method, f"best lambda > 0: {describe(pos)}; best lambda = 0: {describe(zero)}"
-
-
-def claim_3(runs: pd.DataFrame, history: pd.DataFrame | None, value: float) -> ClaimResult:
-    """Adam+L2 tuned over lambda > 0 vs tuned at lambda = 0, on the fresh seeds of each (cosine grid)."""
-    exp, rows = heatmap_rows(runs, "adam")
-    if rows.empty:
-        return _not_run(3, "fig2_sgd_adam, fig1_schedules",
-                        "No Adam+L2 runs in `fig2_sgd_adam` or cosine ones in `fig1_schedules`.")
-    quantity = "relative test error, tuned Adam+L2 with lambda > 0 vs lambda = 0 (err(L2)/err(0) - 1)"
-    found = _l2_vs_zero(rows)
-    if found is None:
-        part = _missing("adam", quantity, "abs<", value, "the grid lacks lambda = 0 or lambda > 0")
-        why = f"`{exp}` has no Adam+L2 runs with lambda = 0, or none with lambda > 0."
-        return _result(3, exp, [part], [why])
-    ci, n, method, note = found
-    notes = [f"From `{exp}`: {note}. lambda > 0 is tuned over alpha x lambda, lambda = 0 over alpha, as in "
-             "the paper's Fig. 2; each side's test error is read on its own fresh seeds."]
-    return _result(3, exp, [_part("adam", quantity, ci, "abs<", value, n, method)], notes)
-
-
-def sensitivity(runs: pd.DataFrame) -> list[tuple[str, CI, float, int, str]]:
-    """How much tuned decay beats no decay on this testbed, for SGD+L2 and AdamW (cosine grids, fresh seeds):
-    (label, relative difference err(decay)/err(none) - 1 with its interval, the seed spread (standard
-    deviation over seeds of the no-decay test error relative to its mean), seeds, cells chosen)."""
-    out = []
-    for opt in ("sgd", "adamw"):
-        _, rows = heatmap_rows(runs, opt)
-        if rows.empty:
-            continue
-        lam = lambda_column(rows)
-        pos, zero = tune(rows[rows[lam].fillna(0) > 0], fresh=True), tune(rows[rows[lam].fillna(0) == 0], fresh=True)
-        if pos.empty or zero.empty:
-            continue
-        ci, n, _ = compare(_by_seed(pos), _by_seed(zero))
-        base = _by_seed(zero)
-        spread = float(base.std(ddof=1) / base.mean()) if len(base) > 1 else math.nan
-        out.append((LABELS[opt], ci, spread, n, f"{describe(pos)} vs {describe(zero)}"))
-    return out
-
-
-def _tuned_pair(rows: pd.DataFrame, a: str, b: str, schedule: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    sched = rows[(rows["schedule"] == schedule) & (rows[lambda_column(rows)].fillna(0) > 0)]
-    return tune(sched[sched["optimizer"] == a], fresh=True), tune(sched[sched["optimizer"] == b], fresh=True)
-
-
-def claim_4(runs: pd.DataFrame, history: pd.DataFrame | None, value: Any) -> ClaimResult:
-    """fig1: tuned AdamW vs tuned Adam+L2 under each schedule; the gain under step/cosine vs under fixed."""
-    exp = "fig1_schedules"
-    rows = _rows(runs, exp)
-    if rows.empty:
-        return _not_run(4, exp, f"No runs of `{exp}`.")
-    min_gain, min_extra = _need(value, "min_gain", 4), _need(value, "min_extra_gain", 4)
-    parts, notes, rel = [], [], {}
-    for sched in ("fixed", "step", "cosine"):
-        w, a = _tuned_pair(rows, "adamw", "adam", sched)
-        quantity = f"relative test error, tuned AdamW vs tuned Adam+L2, {sched} (err(AdamW)/err(Adam) - 1)"
-        if w.empty or a.empty:
-            parts.append(_missing(f"beats, {sched}", quantity, "<", -min_gain, f"no adam/adamw {sched} runs"))
-            continue
-        ci, n, method = compare(_by_seed(w), _by_seed(a))
-        parts.append(_part(f"beats, {sched}", quantity, ci, "<", -min_gain, n, method))
-        rel[sched] = _rel_by_seed(_by_seed(w), _by_seed(a))
-        notes.append(f"{sched}: AdamW {describe(w)}; Adam+L2 {describe(a)}.")
-    for sched in ("step", "cosine"):
-        quantity = (f"extra relative gain of AdamW under {sched} over fixed "
-                    f"(rel(fixed) - rel({sched}), paired by seed)")
-        if sched not in rel or "fixed" not in rel:
-            parts.append(_missing(f"gain {sched} > fixed", quantity, ">", min_extra, "a schedule is missing"))
-            continue
-        common = rel["fixed"].index.intersection(rel[sched].index)
-        extra = rel["fixed"].loc[common] - rel[sched].loc[common]
-        parts.append(_part(f"gain {sched} > fixed", quantity, mean_ci(extra.to_numpy()), ">", min_extra,
-                           len(common), "paired t over seeds"))
-    return _result(4, exp, parts, notes)
-
-
-def claim_5(runs: pd.DataFrame, history: pd.DataFrame | None, value: float) -> ClaimResult:
-    """Tuned AdamW (cosine grid) vs the better (on validation) of tuned SGD+L2 and tuned SGDW (fig2), on the
-    fresh seeds of each."""
-    exp = "fig2_sgd_adam"
-    quantity = "relative test error, tuned AdamW vs best tuned SGD(W) (err(AdamW)/err(SGD) - 1)"
-    source, adamw_rows = heatmap_rows(runs, "adamw")
-    adamw = tune(adamw_rows, fresh=True)
-    sgds = [(tune(r), r) for r in (heatmap_rows(runs, o)[1] for o in ("sgd", "sgdw")) if not r.empty]
-    if adamw.empty or not sgds:
-        part = _missing("adamw vs sgd(w)", quantity, "<", value, "needs adamw and sgd or sgdw runs")
-        return _result(5, exp, [part], [f"`{exp}` lacks AdamW runs or SGD(W) runs."])
-    _, sgd_rows = min(sgds, key=lambda t: t[0]["final_val_error"].mean())  # chosen on the grid seeds
-    sgd = tune(sgd_rows, fresh=True)
-    ci, n, method = compare(_by_seed(adamw), _by_seed(sgd))
-    notes = [f"AdamW (`{source}`): {describe(adamw)}; best SGD variant on validation: {describe(sgd)}."]
-    return _result(5, exp, [_part("adamw vs sgd(w)", quantity, ci, "<", value, n, method)], notes)
-
-
-def claim_6(runs: pd.DataFrame, history: pd.DataFrame | None, value: float) -> ClaimResult:
-    """fig1, per optimizer, tuned per schedule: cosine below step, step below fixed (relative, paired)."""
-    exp = "fig1_schedules"
-    rows = _rows(runs, exp)
-    if rows.empty:
-        return _not_run(6, exp, f"No runs of `{exp}`.")
-    parts, notes = [], []
-    for opt in ("adam", "adamw"):
-        mine = rows[rows["optimizer"] == opt]
-        mine = mine[mine[lambda_column(mine)].fillna(0) > 0]  # Fig. 1's schedules all tune lambda > 0
-        tuned = {s: tune(mine[mine["schedule"] == s], fresh=True) for s in ("fixed", "step", "cosine")}
-        notes.append(f"{LABELS[opt]}: " + "; ".join(f"{s}: {describe(t)}" for s, t in tuned.items()))
-        for better, worse in (("cosine", "step"), ("step", "fixed")):
-            name = f"{opt}: {better} < {worse}"
-            quantity = (f"relative test error, {LABELS[opt]}, {better} vs {worse} "
-                        f"(err({better})/err({worse}) - 1)")
-            if tuned[better].empty or tuned[worse].empty:
-                parts.append(_missing(name, quantity, "<", -value, f"no {opt} {better}/{worse} runs"))
-                continue
-            ci, n, method = compare(_by_seed(tuned[better]), _by_seed(tuned[worse]))
-            parts.append(_part(name, quantity, ci, "<", -value, n, method))
-    return _result(6, exp, parts, notes)
-
-
-def claim_8(runs: pd.DataFrame, history: pd.DataFrame | None, value: Any) -> ClaimResult:
-    """figS3: slope of log(best raw lambda) vs log(epochs) and of log(best lambda_norm) vs log(epochs)."""
-    exp = "figS3_budgets"
-    rows = _rows(runs, exp, optimizer="adamw")
-    if rows.empty:
-        return _not_run(8, exp, f"No AdamW runs of `{exp}`.")
-    raw_max, norm_max = _need(value, "raw_slope_max", 8), _need(value, "norm_slope_abs_max", 8)
-    parts, notes = [], []
-    for name, subset, lam, op, thr in (
-            ("raw", rows[rows["lambda_norm"].isna()], "weight_decay", "<", raw_max),
-            ("normalized", rows[rows["lambda_norm"].notna()], "lambda_norm", "abs<", norm_max)):
-        quantity = f"slope of log(best {lam}) vs log(epochs), best over alpha x {lam} per budget"
-        if subset["epochs"].nunique() < 2:
-            parts.append(_missing(name, quantity, op, thr, f"needs {lam} runs at two budgets or more"))
-            continue
-        s = ridge_slope(subset, x_col="epochs", lam_col=lam, other_cols=("alpha",))
-        parts.append(_part(name, quantity, CI(s.slope, s.lo, s.hi), op, thr, subset["seed"].nunique(),
-                           "bootstrap over seeds (joint)"))
-        best = [f"{int(e)} epochs: {describe(tune(g))}" for e, g in subset.groupby("epochs", sort=True)]
-        notes.append(f"{name}: " + "; ".join(best))
-    notes.append("The paper: the best raw lambda scales about as 1/sqrt(T) (slope -0.5); "
-                 "lambda_norm stays put.")
-    return _result(8, exp, parts, notes)
-
-
-# ---------------------------------------------------------------------------------------------- entry points
-
-_CLAIMS: dict[int, Callable[[pd.DataFrame, pd.DataFrame | None, Any], ClaimResult]] = {
-    2: claim_2, 3: claim_3, 4: claim_4, 5: claim_5, 6: claim_6, 7: claim_7, 8: claim_8, 9: claim_9,
-    10: claim_10,
-}
 _RUN_NEEDS = ("run_id", "experiment", "seed", *HYPER_COLS, "final_val_error", "final_test_error")
 _HISTORY_NEEDS = ("run_id", "experiment", "seed", *HYPER_COLS, "epoch", "step", "train_loss", "val_error",
                   "test_error")
@@ -292,12 +56,11 @@ def _checked(table: pd.DataFrame | None, needs: Sequence[str], name: str) -> pd.
 
 def evaluate_claims(runs: pd.DataFrame, history: pd.DataFrame | None, thresholds: dict,
                     identities: Iterable[Any] | None = None) -> list[ClaimResult]:
-    """Judge the ten findings of docs/paper.md section 4 on the aggregated tables (one scale).
+    """Judge every registered finding on the aggregated tables (one scale), in order of their numbers.
 
     runs: one row per run (schema.RUN_COLUMNS); history: one row per run and epoch (schema.HISTORY_COLUMNS),
     or None; thresholds: as returned by `load_thresholds`; identities: results of
-    `identities.check_identities()` (objects or dicts with name, holds, detail), or None (claim 1 not run).
-    Returns one ClaimResult per claim, numbered 1..10, every claim present.
+    `identities.check_identities()` (objects or dicts with name, holds, detail), or None (finding 1 not run).
     """
     values = {n: entry["value"] for n, entry in validate_thresholds(thresholds).items()}
     runs = _checked(runs, _RUN_NEEDS, "runs")
@@ -307,6 +70,5 @@ def evaluate_claims(runs: pd.DataFrame, history: pd.DataFrame | None, thresholds
     if dup.any():
         raise ValueError("runs holds several rows for the same experiment, cell and seed: "
                          f"{sorted(runs.loc[dup, 'run_id'])[:10]}; aggregate each run once")
-    return [claim_1(identities, values[1])] + [fn(runs, history, values[n]) for n, fn in _CLAIMS.items()]
-
-
+    data = Tables(runs, history, list(identities or []))
+    return [f.judge(data, thresholds_of(f.number, values[f.number])) for f in registered()]

@@ -6,8 +6,10 @@ the slope take coarse steps); fit log(best lambda) against log(alpha) by least s
 edge of the lambda grid cannot be refined (the optimum may lie beyond it): it is kept at the edge and flagged.
 The slope is about -1 when the good region runs along the diagonal (coupled: the
 product alpha*lambda is what matters, as for SGD+L2) and about 0 when it is axis-aligned (decoupled: SGDW,
-AdamW in the paper's form). The interval resamples seeds jointly across all cells (a cluster bootstrap): runs
-that share a seed share an initialisation and a batch order, so they are resampled together.
+AdamW in the paper's form). The slope is computed on each seed's own grid (runs that share a seed share an
+initialisation and a batch order, so a seed's grid is one independent replicate); the estimate is the mean of
+the per-seed slopes and its interval the t-interval over seeds (tests/analysis/test_coverage.py checks its
+coverage). The slope of the grid of seed means (`pooled`) is shown beside it.
 
 The same machinery with the budget (`epochs`) in place of alpha gives the slope of claim 8 (`ridge_slope`).
 """
@@ -21,19 +23,25 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .stats import mean_ci
+
 # Two cells whose mean errors differ by less than this are a tie; an alpha whose cells all tie (all diverged,
 # say) says nothing about where the best lambda lies and is left out of the fit.
 TIE_TOLERANCE = 1e-12
 
 
 class Slope(NamedTuple):
-    """Least-squares slope of log(best lambda) on log(x), its bootstrap interval, and the points fitted."""
+    """Mean over seeds of the per-seed least-squares slope of log(best lambda) on log(x), its t-interval over
+    seeds, the x values fitted (on the grid of seed means) and where that grid's best lambda is on an edge."""
 
     slope: float
     lo: float
     hi: float
     n_alpha: int
     edge: tuple = ()  # x values whose best cell lies on the lowest or highest lambda of the grid
+    n_seeds: int = 0  # seeds with a slope (each seed's own grid)
+    pooled: float = math.nan  # the slope of the grid of seed means
+    per_seed: tuple = ()  # each seed's own slope (NaN where its grid gives none)
 
 
 class _Grid(NamedTuple):
@@ -130,55 +138,47 @@ def _slopes(log_x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
     return np.where((n >= 2) & (sxx > 0), slope, np.nan)
 
 
+def _fit(means: np.ndarray, grid: _Grid) -> tuple[float, int, tuple]:
+    """Slope of log(best lambda) on log(x) over one (X, C) grid of mean errors, the x values fitted, and those
+    whose best cell is on a lambda edge. x values whose cells all tie (or are all missing) are left out."""
+    high = np.where(np.isfinite(means), means, -np.inf).max(axis=1)
+    low = np.where(np.isfinite(means), means, np.inf).min(axis=1)
+    informative = np.isfinite(high) & (high - low > TIE_TOLERANCE)
+    best, edge = _best_lambdas(means[None, informative], grid)
+    slope = float(_slopes(np.log(grid.xs[informative]), np.log(best))[0])
+    return slope, int(np.isfinite(best).sum()), tuple(float(x) for x in grid.xs[informative][edge[0]])
+
+
 def ridge_slope(cells: pd.DataFrame, x_col: str, lam_col: str = "weight_decay",
-                err_col: str = "final_val_error", other_cols: Sequence[str] = (), n_boot: int = 1000,
-                seed: int = 0, seed_col: str = "seed", level: float = 0.95) -> Slope:
+                err_col: str = "final_val_error", other_cols: Sequence[str] = (), seed_col: str = "seed",
+                level: float = 0.95) -> Slope:
     """Slope of log(best lambda) on log(x), the best cell per x chosen over lambda (and `other_cols`).
 
-    `cells` holds one row per run. Runs with lambda <= 0 are left out. x values whose cells all tie are left
-    out of the fit (`n_alpha` counts the x values fitted). The interval is a percentile bootstrap that
-    resamples seeds jointly; NaN with fewer than two seeds or when most resamples leave fewer than two points.
+    `cells` holds one row per run; runs with lambda <= 0 are left out, and only the seeds every cell has (the
+    grid's) enter. The slope is fitted on each seed's own grid; the result is their mean with the t-interval
+    over seeds (NaN with fewer than two seeds), and the slope of the grid of seed means as `pooled`.
     """
     cells = shared_seeds(cells[(cells[lam_col] > 0) & (cells[x_col] > 0)], [x_col, *other_cols, lam_col],
                          seed_col)
     grid = _grid(cells, x_col, lam_col, err_col, other_cols, seed_col)
     if grid.n_seeds == 0:
         return Slope(math.nan, math.nan, math.nan, 0)
-    point = _cell_means(grid.errors, np.ones((1, grid.n_seeds)))[0]
-    high = np.where(np.isfinite(point), point, -np.inf).max(axis=1)
-    low = np.where(np.isfinite(point), point, np.inf).min(axis=1)
-    informative = np.isfinite(high) & (high - low > TIE_TOLERANCE)
-    log_x = np.log(grid.xs[informative])
-    best, edge = _best_lambdas(point[None, informative], grid)
-    slope = float(_slopes(log_x, np.log(best))[0])
-    n_x = int(np.isfinite(best).sum())
-    edges = tuple(float(x) for x in grid.xs[informative][edge[0]])
-    if grid.n_seeds < 2 or not math.isfinite(slope):
-        return Slope(slope, math.nan, math.nan, n_x, edges)
-    rng = np.random.default_rng(seed)
-    weights = np.zeros((n_boot, grid.n_seeds))
-    draws = rng.integers(0, grid.n_seeds, (n_boot, grid.n_seeds))
-    np.add.at(weights, (np.repeat(np.arange(n_boot), grid.n_seeds), draws.ravel()), 1.0)
-    boot_best, _ = _best_lambdas(_cell_means(grid.errors, weights)[:, informative], grid)
-    boots = _slopes(log_x, np.log(boot_best))
-    boots = boots[np.isfinite(boots)]
-    if boots.size < n_boot / 2:
-        return Slope(slope, math.nan, math.nan, n_x, edges)
-    lo, hi = np.quantile(boots, [0.5 - level / 2.0, 0.5 + level / 2.0])
-    return Slope(slope, float(lo), float(hi), n_x, edges)
+    pooled, n_x, edges = _fit(_cell_means(grid.errors, np.ones((1, grid.n_seeds)))[0], grid)
+    per_seed = np.array([_fit(grid.errors[s], grid)[0] for s in range(grid.n_seeds)])
+    ci = mean_ci(per_seed, level)
+    n = int(np.isfinite(per_seed).sum())
+    return Slope(ci.value, ci.lo, ci.hi, n_x, edges, n, pooled, tuple(float(x) for x in per_seed))
 
 
 def decoupling_slope(cells: pd.DataFrame, lam_col: str = "weight_decay", err_col: str = "final_val_error",
-                     n_boot: int = 1000, seed: int = 0, alpha_col: str = "alpha",
-                     seed_col: str = "seed") -> Slope:
+                     alpha_col: str = "alpha", seed_col: str = "seed") -> Slope:
     """Slope of log(best lambda) against log(alpha) over one optimizer's alpha x lambda grid.
 
     About -1: coupled (best lambda ~ 1/alpha, the diagonal basin of SGD+L2); about 0: decoupled.
     `cells` holds one row per run of a single optimizer and schedule (columns alpha_col, lam_col, err_col,
     seed_col); lambda = 0 runs are left out. See `ridge_slope` for the interval.
     """
-    return ridge_slope(cells, x_col=alpha_col, lam_col=lam_col, err_col=err_col, n_boot=n_boot, seed=seed,
-                       seed_col=seed_col)
+    return ridge_slope(cells, x_col=alpha_col, lam_col=lam_col, err_col=err_col, seed_col=seed_col)
 
 
 def best_lambda_per_alpha(cells: pd.DataFrame, lam_col: str = "weight_decay",

@@ -20,6 +20,9 @@ import yaml
 from adamw_repro import runio
 from adamw_repro.schema import HISTORY_COLUMNS, HISTORY_METRICS, RUN_COLUMNS, RUN_LABELS
 
+# History and metrics columns that hold words, not numbers (the others are coerced to numbers on reading).
+TEXT_COLUMNS = ("eval_bn",)  # which BatchNorm statistics an evaluation used: "recomputed" | "running" | "none"
+
 
 def _nan(value) -> float:
     return math.nan if value is None else float(value)
@@ -78,11 +81,12 @@ def run_row(run_dir: Path) -> tuple[dict, pd.DataFrame]:
         "steps": int(metrics["steps"]),
         "wall_seconds": float(metrics["wall_seconds"]),
         "steps_per_second": float(metrics["steps_per_second"]),
+        "eval_bn": (metrics.get("evaluation") or {}).get("bn"),  # absent from runs older than the evaluation record
     }
     history = pd.read_csv(run_dir / "history.csv")
     for key in RUN_LABELS:
         history[key] = labels[key]
-    return row, history[list(HISTORY_COLUMNS)]
+    return row, history.reindex(columns=list(HISTORY_COLUMNS))  # a column an older run lacks is NaN
 
 
 def collect(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -95,7 +99,8 @@ def collect(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=list(HISTORY_COLUMNS))
     for col in HISTORY_METRICS:
-        history[col] = pd.to_numeric(history[col], errors="coerce")
+        if col not in TEXT_COLUMNS:
+            history[col] = pd.to_numeric(history[col], errors="coerce")
     return runs.sort_values(["experiment", "run_id"], ignore_index=True), history
 
 

@@ -1,20 +1,32 @@
 """Intervals over seeds: small pure functions shared by the claims, the report and the figures.
 
-Every interval is two-sided at `level` (0.95 by default). With fewer than two independent values there is no
-interval: lo and hi are NaN, never a zero-width interval that would look certain.
-Error rates are proportions: their intervals (`proportion_ci`) stay inside [0, 1] (a percentile bootstrap of
-the mean over seeds); t-intervals (`mean_ci`) serve quantities without bounds (relative differences, slopes).
+Every interval is two-sided at `level` (0.95 by default) and comes from scipy.stats. With too few independent
+values for an interval, lo and hi are NaN: never a zero-width interval that would look certain.
+
+- `mean_ci`: the t-interval of a mean over seeds (per-seed quantities: relative differences, slopes, gaps).
+- `error_rate_ci`: the same for error rates, clipped to [0, 1] (a t-interval on three seeds can reach below 0).
+- `paired_diff_ci`: the t-interval of the paired (per seed) difference or relative difference of two settings.
+- `ratio_ci_unpaired`: Welch's t on log errors, for two settings that share no seeds.
+- `log_mean_ci`: the geometric mean of positive ratios with the t-interval of their logs (speed-ups).
+- `median_ci`: the sign-test (order-statistic) interval of a median, for values that may be censored (+inf).
+
+A percentile bootstrap over 3 seeds returns the range of the three values (coverage about 75 %), so none is used:
+tests/analysis/test_coverage.py simulates each method as the report uses it and checks its coverage.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.stats import t as student_t
+from scipy import stats
+
+LEVEL = 0.95
+# The sign-test interval for a median cannot reach 95 % with five values ([min, max] covers 1 - 2/32 = 93.75 %);
+# below this coverage the interval is refused rather than reported as 95 %.
+MIN_MEDIAN_COVERAGE = 0.93
 
 
 class CI(NamedTuple):
@@ -32,7 +44,7 @@ def t_quantile(p: float, df: float) -> float:
     """Student-t quantile (scipy.stats)."""
     if not 0.0 < p < 1.0 or not df > 0:
         raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
-    return float(student_t.ppf(p, df))
+    return float(stats.t.ppf(p, df))
 
 
 def _finite(values: Any) -> np.ndarray:
@@ -40,10 +52,11 @@ def _finite(values: Any) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def mean_ci(values: Any, level: float = 0.95) -> CI:
-    """Mean and t-interval over independent values (e.g. one per seed); NaN values are ignored.
+def mean_ci(values: Any, level: float = LEVEL) -> CI:
+    """Mean and t-interval over independent values (e.g. one per seed); NaN and inf values are ignored.
 
-    One value: (value, NaN, NaN). No value: all NaN.
+    One value: (value, NaN, NaN). No value: all NaN. Values that are all equal give a zero-width interval
+    (every seed agrees, to rounding, as with a deterministic quantity).
     """
     x = _finite(values)
     if x.size == 0:
@@ -51,61 +64,18 @@ def mean_ci(values: Any, level: float = 0.95) -> CI:
     mean = float(x.mean())
     if x.size == 1:
         return CI(mean, math.nan, math.nan)
-    half = t_quantile(0.5 + level / 2.0, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
-    return CI(mean, mean - half, mean + half)
+    if np.ptp(x) <= 1e-12 * max(1.0, abs(mean)):  # equal to rounding: scipy would warn of lost precision
+        return CI(mean, mean, mean)
+    lo, hi = stats.ttest_1samp(x, 0.0).confidence_interval(confidence_level=level)
+    return CI(mean, float(lo), float(hi))
 
 
-def proportion_ci(values: Any, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> CI:
-    """Mean of proportions (error rates, one per seed) with a percentile-bootstrap interval over seeds.
-
-    The interval lies between the smallest and largest value, so never outside [0, 1] (a t-interval on
-    three seeds can reach below 0). One value: (value, NaN, NaN); none: all NaN; NaN values are ignored.
-    """
-    x = _finite(values)
-    if x.size == 0:
-        return NAN_CI
-    if x.size == 1:
-        return CI(float(x[0]), math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, (n_boot, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [0.5 - level / 2.0, 0.5 + level / 2.0])
-    return CI(float(x.mean()), float(lo), float(hi))
-
-
-def _as_groups(values_or_groups: Any) -> tuple[list[np.ndarray], Callable[[list[np.ndarray]], Any]]:
-    """Split the input into arrays to resample, and a function that rebuilds the caller's structure."""
-    if isinstance(values_or_groups, Mapping):
-        keys = list(values_or_groups)
-        return ([np.asarray(values_or_groups[k], dtype=float) for k in keys],
-                lambda arrays: dict(zip(keys, arrays, strict=True)))
-    if (isinstance(values_or_groups, Sequence | np.ndarray) and len(values_or_groups) > 0
-            and np.ndim(values_or_groups[0]) > 0):
-        return [np.asarray(g, dtype=float) for g in values_or_groups], list
-    return [np.asarray(values_or_groups, dtype=float).ravel()], lambda arrays: arrays[0]
-
-
-def bootstrap_ci(values_or_groups: Any, statistic: Callable[[Any], float], n_boot: int = 2000,
-                 seed: int = 0, level: float = 0.95) -> CI:
-    """Percentile bootstrap of `statistic`.
-
-    `values_or_groups` is either one 1-D array (values resampled with replacement, `statistic` gets an array)
-    or several groups: a list of arrays or a dict of arrays, each resampled within itself (a stratified
-    bootstrap; `statistic` gets a list or dict of the same shape). The value is the statistic of the data as
-    given. No interval (NaN) when a group holds fewer than two values or most resamples give no finite value.
-    """
-    groups, rebuild = _as_groups(values_or_groups)
-    value = float(statistic(rebuild(groups)))
-    if min(g.size for g in groups) < 2:
-        return CI(value, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    stats = np.empty(n_boot)
-    for i in range(n_boot):
-        stats[i] = statistic(rebuild([g[rng.integers(0, g.size, g.size)] for g in groups]))
-    stats = stats[np.isfinite(stats)]
-    if stats.size < n_boot / 2:
-        return CI(value, math.nan, math.nan)
-    lo, hi = np.quantile(stats, [0.5 - level / 2.0, 0.5 + level / 2.0])
-    return CI(value, float(lo), float(hi))
+def error_rate_ci(values: Any, level: float = LEVEL) -> CI:
+    """Mean error rate over seeds with its t-interval clipped to [0, 1] (an error rate cannot leave it)."""
+    mean, lo, hi = mean_ci(values, level)
+    if math.isnan(lo):
+        return CI(mean, lo, hi)
+    return CI(mean, min(max(0.0, lo), 1.0), max(min(1.0, hi), 0.0))
 
 
 def _by_seed(values: Any, name: str) -> pd.Series:
@@ -116,7 +86,7 @@ def _by_seed(values: Any, name: str) -> pd.Series:
     return series
 
 
-def paired_diff_ci(a_by_seed: Any, b_by_seed: Any, level: float = 0.95, relative: bool = False) -> CI:
+def paired_diff_ci(a_by_seed: Any, b_by_seed: Any, level: float = LEVEL, relative: bool = False) -> CI:
     """Mean over seeds of the paired difference a - b, with its t-interval.
 
     Inputs map seed -> value (a dict or a pandas Series indexed by seed); only seeds present in both, with
@@ -128,3 +98,69 @@ def paired_diff_ci(a_by_seed: Any, b_by_seed: Any, level: float = 0.95, relative
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = a / b - 1.0 if relative else a - b
     return mean_ci(diff, level)
+
+
+def ratio_ci_unpaired(a: Any, b: Any, level: float = LEVEL) -> CI:
+    """err(A)/err(B) - 1 for two settings with no seed in common: the ratio of geometric means with Welch's
+    t-interval on log errors (scipy.stats.ttest_ind). NaN interval with fewer than two values a side."""
+    la, lb = np.log(_finite(a)[_finite(a) > 0]), np.log(_finite(b)[_finite(b) > 0])
+    if la.size == 0 or lb.size == 0:
+        return NAN_CI
+    value = math.exp(la.mean() - lb.mean()) - 1.0
+    if la.size < 2 or lb.size < 2 or (np.ptp(la) == 0 and np.ptp(lb) == 0):
+        return CI(value, math.nan, math.nan)
+    lo, hi = stats.ttest_ind(la, lb, equal_var=False).confidence_interval(confidence_level=level)
+    return CI(value, math.exp(lo) - 1.0, math.exp(hi) - 1.0)
+
+
+def log_mean_ci(values: Any, level: float = LEVEL) -> CI:
+    """Geometric mean of positive ratios (one per seed) with the t-interval of their logs, exponentiated."""
+    x = _finite(values)
+    x = x[x > 0]
+    if x.size == 0:
+        return NAN_CI
+    mean, lo, hi = mean_ci(np.log(x), level)
+    return CI(math.exp(mean), math.exp(lo) if math.isfinite(lo) else math.nan,
+              math.exp(hi) if math.isfinite(hi) else math.nan)
+
+
+def median_order(n: int, level: float = LEVEL) -> tuple[int, float]:
+    """(r, coverage): the sign-test interval of a median from n values is [x_(r), x_(n+1-r)] (1-based order
+    statistics), r the largest with coverage >= level; where no r reaches it, r = 1 when [min, max] still
+    covers MIN_MEDIAN_COVERAGE, else r = 0 (no interval). Coverage is exact for continuous values."""
+    best = (0, 0.0)
+    for r in range(1, n // 2 + 1):
+        coverage = 1.0 - 2.0 * float(stats.binom.cdf(r - 1, n, 0.5))
+        if coverage >= level:
+            best = (r, coverage)
+    if best[0] == 0 and n >= 1:
+        coverage = 1.0 - 2.0 * float(stats.binom.cdf(0, n, 0.5))
+        if coverage >= MIN_MEDIAN_COVERAGE:
+            best = (1, coverage)
+    return best
+
+
+def median_ci(values: Any, level: float = LEVEL) -> tuple[CI, float]:
+    """Median of values that may be censored (+inf: never reached) with its sign-test interval, and the
+    interval's exact coverage (NaN interval and coverage 0 when the values are too few; see `median_order`).
+
+    Censored values sort above every observed one, which is what order statistics need: the interval stays
+    valid however many are censored, and an upper bound of +inf says the data cannot bound it.
+    """
+    x = np.sort(np.asarray(values, dtype=float).ravel())
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return NAN_CI, 0.0
+    median = float(np.median(x))  # +inf where half or more never reached
+    r, coverage = median_order(x.size, level)
+    if r == 0:
+        return CI(median, math.nan, math.nan), 0.0
+    return CI(median, float(x[r - 1]), float(x[x.size - r])), coverage
+
+
+def sign_test(k: int, n: int) -> float:
+    """One-sided p-value of k successes in n under a fair coin (scipy.stats.binomtest): how surprising it is
+    that k or more seeds went the paper's way if each went either way with probability 1/2."""
+    if n == 0:
+        return math.nan
+    return float(stats.binomtest(k, n, 0.5, alternative="greater").pvalue)

@@ -4,7 +4,7 @@ over epochs (curves). Figure scripts (scripts/figures/) only select rows and lay
 are fractions, figures show percent).
 """
 
-from .curves import band_kind, curve_stats, error_bars, plot_curve  # noqa: F401
+from .curves import PERCENT, band_kind, curve_stats, error_bars, plot_curve  # noqa: F401
 from .heatmaps import (  # noqa: F401
     LAMBDA_AXIS,
     Grid,
@@ -12,6 +12,7 @@ from .heatmaps import (  # noqa: F401
     cell_table,
     color_limits,
     decoupling_annotation,
+    edge_note,
     empty_panel,
     heatmap,
     heatmap_figure,
@@ -25,9 +26,11 @@ from .style import (  # noqa: F401
     OPTIMIZER_COLORS,
     RC,
     SCHEDULE_COLORS,
+    Figure,
     figure_title,
     integer_epochs,
     join_notes,
+    log_axis,
     missing_note,
     n_seeds_text,
     number_text,

@@ -1,5 +1,4 @@
-"""Curves over epochs or steps: the mean over seeds with a 95 % bootstrap band (never outside [0, 100] %
-for an error rate).
+"""Curves over epochs or steps: the mean over seeds with a 95 % t-band (an error rate's clipped to [0, 100] %).
 """
 
 from __future__ import annotations
@@ -17,26 +16,32 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
-from adamw_repro.analysis.stats import proportion_ci  # noqa: E402
+from adamw_repro.analysis.stats import mean_ci  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------
 # Curves over epochs or steps: mean over seeds with a band.
 
 
-def _band(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean over seeds and a 95 % percentile-bootstrap band: it stays between the seeds' values, so an error
-    rate's band never leaves [0, 100] %."""
-    mean, lo, hi = proportion_ci(values)
+def _band(values: np.ndarray, bounds: tuple[float, float] | None) -> tuple[float, float, float]:
+    """Mean over seeds and its 95 % t-interval, clipped to `bounds` (an error rate cannot leave [0, 100] %)."""
+    mean, lo, hi = mean_ci(values)
+    if bounds is not None and np.isfinite(lo):
+        lo, hi = min(max(lo, bounds[0]), bounds[1]), max(min(hi, bounds[1]), bounds[0])
     return float(mean), float(lo), float(hi)
 
 
 def band_kind() -> str:
     """What the shaded band around a mean curve is, for legends and titles."""
-    return "band: 95% bootstrap CI over seeds"
+    return "band: 95% t-interval over seeds"
 
 
-def curve_stats(history: pd.DataFrame, keys: Sequence[str], x: str, y: str) -> pd.DataFrame:
-    """Mean of `y` over runs (seeds) per `keys` and `x`, with band lo/hi and the number of runs n.
+PERCENT = (0.0, 100.0)  # the bounds of an error rate or accuracy in percent
+
+
+def curve_stats(history: pd.DataFrame, keys: Sequence[str], x: str, y: str,
+                bounds: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Mean of `y` over runs (seeds) per `keys` and `x`, with band lo/hi (clipped to `bounds`, e.g. PERCENT) and
+    the number of runs n.
 
     Seeds that stopped early (diverged) simply contribute fewer points; the band needs two or more values.
     """
@@ -48,7 +53,7 @@ def curve_stats(history: pd.DataFrame, keys: Sequence[str], x: str, y: str) -> p
     for group, sub in df.groupby([*keys, x], sort=True, dropna=False):
         v = sub[y].to_numpy(float)
         if len(v) >= 2:
-            mean, lo, hi = _band(v)
+            mean, lo, hi = _band(v, bounds)
         else:
             mean, lo, hi = float(v[0]), float("nan"), float("nan")
         rows.append((*group, mean, lo, hi, len(v)))

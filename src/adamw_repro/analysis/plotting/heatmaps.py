@@ -1,5 +1,7 @@
-"""The (alpha x lambda) heatmap: cell tables, a shared colour scale, log2 axes with a separate lambda = 0
-row, the best cells circled, and the decoupling slope with its ridge in each panel's title.
+"""The (alpha x lambda) heatmap: cell tables (each cell the mean over the grid's seeds), a shared colour scale
+that resolves the good region (the best cell to twice its error; worse cells saturate), log2 axes with a separate
+lambda = 0 row, the best cells circled, a best cell on an edge of the grid named in the title, and the decoupling
+slope with its ridge.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from adamw_repro.analysis.decoupling import best_lambda_per_alpha, decoupling_slope  # noqa: E402
+from adamw_repro.analysis.decoupling import shared_seeds  # noqa: E402
 
+from .annotations import decoupling_annotation, edge_note  # noqa: E402
 from .rows import _key  # noqa: E402
 from .style import HEATMAP_CMAP, MISSING_COLOR, figure_title  # noqa: E402
 
@@ -32,7 +35,8 @@ from .style import HEATMAP_CMAP, MISSING_COLOR, figure_title  # noqa: E402
 
 
 def cell_table(runs: pd.DataFrame, lam_col: str = "weight_decay") -> pd.DataFrame:
-    """Mean over seeds per (alpha, lambda) cell.
+    """Mean over the grid's seeds per (alpha, lambda) cell: the seeds every cell has, so that a cell the tune
+    stage reran on fresh seeds is not a mean over more seeds than its neighbours.
 
     Columns: alpha, lam, test_error, val_error (mean fractions), n_seeds, n_diverged. A cell counts a seed as
     diverged when its status is "diverged" (its errors are then 1.0, see schema).
@@ -40,6 +44,7 @@ def cell_table(runs: pd.DataFrame, lam_col: str = "weight_decay") -> pd.DataFram
     cols = ["alpha", "lam", "test_error", "val_error", "n_seeds", "n_diverged"]
     if runs.empty:
         return pd.DataFrame(columns=cols)
+    runs = shared_seeds(runs, ["alpha", lam_col])
     df = pd.DataFrame(
         {
             "alpha": runs["alpha"].map(_key),
@@ -71,11 +76,15 @@ def best_cells(cells: pd.DataFrame, n: int = 10, err_col: str = "val_error") -> 
     return ok.sort_values([err_col, "alpha", "lam"], kind="mergesort").head(n)
 
 
-def color_limits(cell_tables: Iterable[pd.DataFrame], upper_percentile: float = 90.0) -> tuple[float, float]:
-    """(vmin, vmax) in percent shared by every panel of one figure.
+# The paper's colour scale spans about 3-7 % test error (docs/paper.md section 2): from the best cell to 7/3 of it.
+SPAN_RATIO = 7.0 / 3.0
 
-    vmin is the best mean test error anywhere in the figure; vmax is the `upper_percentile` of the cells that
-    did not diverge, so one diverged (or chance-level) cell does not wash out the differences that matter.
+
+def color_limits(cell_tables: Iterable[pd.DataFrame], span: float | None = None) -> tuple[float, float]:
+    """(vmin, vmax) in percent shared by every panel of one figure, resolving the good region as the paper's
+    colour scale does: vmin is the best mean test error anywhere in the figure, vmax `span` points above it
+    (default: up to SPAN_RATIO times the best error, at least 1 point wider), or the worst cell when that is lower.
+    Worse cells (diverged ones too) saturate; the colour bar says so.
     """
     vals = []
     for cells in cell_tables:
@@ -85,9 +94,11 @@ def color_limits(cell_tables: Iterable[pd.DataFrame], upper_percentile: float = 
     v = np.concatenate(vals) if vals else np.array([])
     if v.size == 0:
         return 0.0, 100.0
-    lo, hi = float(np.min(v)), float(np.percentile(v, upper_percentile))
+    lo = float(np.min(v))
+    width = span if span is not None else max((SPAN_RATIO - 1.0) * lo, 1.0)
+    hi = min(lo + width, float(np.max(v)), 100.0)
     if hi - lo < 1e-9:  # a single cell, or all equal: give the colour bar some width
-        lo, hi = lo - 0.5, hi + 0.5
+        lo, hi = max(lo - 0.5, 0.0), hi + 0.5
     return lo, hi
 
 
@@ -273,40 +284,6 @@ def empty_panel(ax: Axes, text: str) -> None:
         ax.spines[side].set_visible(False)
 
 
-def decoupling_annotation(runs: pd.DataFrame, lam_col: str) -> tuple[str, pd.DataFrame | None]:
-    """The decoupling slope text for a panel title and the best-lambda ridge, from `adamw_repro.analysis.decoupling`.
-
-    `runs` holds one row per run of one panel. Both are computed on validation error (selection never looks
-    at test error); lambda = 0 takes no part (no place on a log axis). A best cell on the edge of the lambda
-    grid is flagged in the text: the optimum may lie outside the grid.
-    """
-    table = pd.DataFrame(
-        {
-            "alpha": runs["alpha"].map(_key),
-            lam_col: runs[lam_col].map(_key),
-            "final_val_error": runs["final_val_error"].astype(float),
-            "seed": runs["seed"],
-        }
-    )
-    try:
-        s = decoupling_slope(table, lam_col=lam_col, err_col="final_val_error")
-        best = best_lambda_per_alpha(table, lam_col=lam_col, err_col="final_val_error")
-    except ValueError:  # a grid the fit cannot use: say so rather than fail the figure
-        return "slope n/a", None
-    if "tied" in best:  # an alpha whose cells all tie (all diverged, say) has no best lambda
-        best = best[~best["tied"].astype(bool)]
-    ridge = pd.DataFrame({"alpha": best["alpha"], "best_lambda": best.get("best_lambda", best.get(lam_col))})
-    if not np.isfinite(s.slope):
-        text = "slope n/a (< 2 α with a best λ > 0)"
-    elif np.isfinite(s.lo) and np.isfinite(s.hi):
-        text = f"slope {s.slope:+.2f} [{s.lo:+.2f}, {s.hi:+.2f}], {s.n_alpha} α"
-    else:
-        text = f"slope {s.slope:+.2f}, {s.n_alpha} α"
-    if getattr(s, "edge", ()):
-        text += f"; {len(s.edge)} α at λ edge"
-    return text, ridge
-
-
 def heatmap_figure(
     panels: Sequence[Sequence[tuple[str, pd.DataFrame] | None]],
     *,
@@ -316,14 +293,15 @@ def heatmap_figure(
     slope: bool = False,
     suptitle: str = "",
     panel_size: tuple[float, float] = (2.6, 2.3),
-    upper_percentile: float = 90.0,
+    span: float | None = None,
 ) -> tuple[Figure, np.ndarray, tuple[float, float], list]:
     """A grid of heatmaps sharing one colour scale: `panels[r][c]` is (title, runs of that panel) or None.
 
-    Each panel shows `cell_table` of its runs (mean over seeds); None leaves the place blank.
+    Each panel shows `cell_table` of its runs (mean over the grid's seeds); None leaves the place blank.
     `lam_axes` names the decay column of each panel (one name for all, or per panel), `lam_names` optionally
     overrides the y-axis names; `n_best` circles that many cells per panel (by mean validation error); `slope`
-    adds the decoupling slope to each title and the best-lambda ridge to each panel.
+    adds the decoupling slope to each title and the best-lambda ridge to each panel. A panel whose best cell
+    lies on an edge of its grid says so in its title. The suptitle gets the seeds each cell averages.
 
     Returns the figure, its axes, the shared (vmin, vmax) in percent and the drawn mappables (tests check that
     every mappable carries the shared limits).
@@ -339,7 +317,7 @@ def heatmap_figure(
         for c, entry in enumerate(row)
         if entry is not None
     }
-    vmin, vmax = color_limits(tables.values(), upper_percentile)
+    vmin, vmax = color_limits(tables.values(), span)
     fig, axes = plt.subplots(
         nrows,
         ncols,
@@ -361,9 +339,11 @@ def heatmap_figure(
                 continue
             best = best_cells(cells, n_best) if n_best else None
             ridge = None
+            notes = [edge_note(runs)]
             if slope:
                 text, ridge = decoupling_annotation(runs, lam_axis)
-                title = f"{title}\n{text}" if text else title
+                notes.insert(0, text)
+            title = "\n".join([title, *[n for n in notes if n]])
             lam_name = lam_names[r][c] if lam_names is not None else None
             m, _ = heatmap(
                 ax, cells, vmin, vmax, lam_axis=lam_axis, lam_name=lam_name, best=best, ridge=ridge
@@ -372,8 +352,13 @@ def heatmap_figure(
             ax.set_title(title)
     norm = matplotlib.colors.Normalize(vmin=vmin, vmax=vmax)
     bar = matplotlib.cm.ScalarMappable(norm=norm, cmap=sns.color_palette(HEATMAP_CMAP, as_cmap=True))
-    fig.colorbar(bar, ax=axes.ravel().tolist(), label="test error (%)", extend="max", shrink=0.8)
-    figure_title(fig, suptitle)
+    worst = max((100.0 * t["test_error"].max() for t in tables.values() if len(t)), default=vmax)
+    saturated = worst > vmax + 1e-9
+    label = "test error (%)" + (f"; ≥ {vmax:.1f} saturate" if saturated else "")
+    fig.colorbar(bar, ax=axes.ravel().tolist(), label=label, extend="max" if saturated else "neither", shrink=0.8)
+    seeds = sorted({int(n) for t in tables.values() for n in t["n_seeds"]})
+    seeds_text = (f"each cell the mean over its {seeds[0]} grid seed{'s' if seeds[0] > 1 else ''}"
+                  if len(seeds) == 1 else f"each cell the mean over {seeds[0]}–{seeds[-1]} grid seeds" if seeds
+                  else "")
+    figure_title(fig, "; ".join(p for p in (suptitle, seeds_text) if p))
     return fig, axes, (vmin, vmax), mappables
-
-

@@ -15,7 +15,7 @@ import matplotlib.colors  # noqa: E402
 import matplotlib.patches  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from adamw_repro.analysis.selection import tune  # noqa: E402
+from adamw_repro.analysis.selection import grid_seeds, tune  # noqa: E402
 
 from .style import SETTING_COLUMNS, number_text  # noqa: E402
 
@@ -70,17 +70,21 @@ def keep_one(df: pd.DataFrame, col: str, prefer: float | str | None = None) -> t
 
 
 
-def best_setting(runs: pd.DataFrame, by: Sequence[str], err_col: str = "final_val_error") -> pd.DataFrame:
+def best_setting(runs: pd.DataFrame, by: Sequence[str], err_col: str = "final_val_error",
+                 fresh: bool = False) -> pd.DataFrame:
     """For each group of `by`, the runs (all seeds) of the hyperparameter setting with the lowest mean
-    `err_col`.
+    `err_col` over the grid's seeds.
 
     Selection is on validation error by default, as the report states: test error is only ever read off the
-    chosen setting.
+    chosen setting. fresh=True keeps only the chosen settings' runs on the tune stage's fresh seeds (those the
+    findings read) where there are any; `runs` must then hold the whole experiment, whose grid seeds tell them.
     """
     if err_col == "final_val_error":  # the report's and the claims' rule, so a figure shows what they judge
         if runs.empty:
             return runs
-        return pd.concat([tune(group) for _, group in runs.groupby(list(by), dropna=False, sort=True)])
+        seeds = grid_seeds(runs)
+        return pd.concat([tune(group, fresh=fresh, grid=seeds)
+                          for _, group in runs.groupby(list(by), dropna=False, sort=True)])
     settings = [c for c in SETTING_COLUMNS if c in runs.columns and c not in by]
     if runs.empty:
         return runs

@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from adamw_repro import names  # noqa: E402
 
@@ -97,6 +97,23 @@ def number_text(value) -> str:
     return f"{v:g}"
 
 
+def log_axis(ax: Axes, which: str, values, min_span: float = 10.0) -> None:
+    """A log scale on `which` ("x" or "y") where the positive `values` span `min_span` times or more, ticked with
+    plain numbers; a narrower range stays linear (a log axis over a short range gets
+    crowded or empty tick labels). Ticks at 1, 2, 3, 5 x 10^k thin out to 1 x 10^k as the range widens."""
+    v = pd.Series(values, dtype=float)
+    v = v[v > 0]
+    if not len(v) or v.max() / v.min() < min_span:
+        return
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    decades = math.log10(v.max() / v.min()) / (2.0 if which == "x" else 1.0)  # x labels are wider than y labels
+    subs = (1.0, 2.0, 3.0, 5.0) if decades < 0.8 else (1.0, 2.0, 5.0) if decades < 1.6 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def integer_epochs(ax: Axes) -> None:
     """Epoch axes tick at whole epochs only (tiny smoke runs otherwise get 1.25, 1.5, ...)."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -112,12 +129,11 @@ def missing_note(missing: Sequence[str]) -> str:
 
 
 def n_seeds_text(runs: pd.DataFrame) -> str:
-    """ "1 seed" / "3 seeds" / "1–3 seeds per cell" for titles."""
+    """ "1 seed" / "3 seeds" / "1–3 seeds" (per drawn setting: what one point or curve averages) for titles."""
     if runs.empty:
         return "0 seeds"
-    per = runs.groupby(
-        [c for c in SETTING_COLUMNS + ("optimizer", "schedule") if c in runs.columns], dropna=False
-    ).size()
+    keys = SETTING_COLUMNS + ("optimizer", "schedule", "model", "experiment")
+    per = runs.groupby([c for c in keys if c in runs.columns], dropna=False)["seed"].nunique()
     lo, hi = int(per.min()), int(per.max())
     return f"{lo} seed{'s' if lo > 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
 
