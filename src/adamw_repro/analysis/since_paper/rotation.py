@@ -87,6 +87,16 @@ def spread(eq: pd.DataFrame) -> pd.DataFrame:
     return judged.groupby(keys, dropna=False)["angle"].agg(_cv).rename("cv").reset_index()
 
 
+def alpha_slopes(eq: pd.DataFrame, optimizer: str) -> pd.Series:
+    """Per seed: the slope of ln(equilibrium angle) (mean of ln over the judged layers) on ln(alpha) at each lambda,
+    averaged over the lambdas."""
+    rows = eq[(eq["optimizer"] == optimizer) & eq["judged"] & (eq["angle"] > 0)]
+    per_run = rows.assign(log=np.log(rows["angle"])).groupby(["seed", "weight_decay", "alpha"])["log"].mean()
+    slopes = [{"seed": s, "slope": slope(np.log(g["alpha"]), g["log"])}
+              for (s, _), g in per_run.reset_index().groupby(["seed", "weight_decay"])]
+    return pd.DataFrame(slopes, columns=["seed", "slope"]).groupby("seed")["slope"].mean()
+
+
 @dataclass(frozen=True)
 class RotationParts:
     """Finding 12's three quantities: the per-seed values and their intervals (ratios on the ratio scale)."""
@@ -106,10 +116,7 @@ def rotation_parts(telemetry: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     eq = equilibrium(telemetry, runs, experiment=experiment, beta1=beta1)
     w = eq[(eq["optimizer"] == decoupled) & eq["judged"] & (eq["ratio"] > 0)]
     ratio = w.assign(log=np.log(w["ratio"])).groupby("seed")["log"].mean()
-    per_run = w.assign(log=np.log(w["angle"])).groupby(["seed", "weight_decay", "alpha"])["log"].mean().reset_index()
-    slopes = [{"seed": s, "slope": slope(np.log(g["alpha"]), g["log"])}
-              for (s, _), g in per_run.groupby(["seed", "weight_decay"])]
-    alpha_slope = pd.DataFrame(slopes, columns=["seed", "slope"]).groupby("seed")["slope"].mean()
+    alpha_slope = alpha_slopes(eq, decoupled)
     cv = spread(eq)
     cv = cv[cv["cv"] > 0].assign(log=lambda t: np.log(t["cv"]))
     log_cv = cv.groupby(["seed", "optimizer"])["log"].mean().unstack("optimizer")
@@ -159,8 +166,11 @@ def _notes(p: RotationParts) -> list[str]:
         drift = (g["angle"] / g["angle_before"]).median()
         notes.append(f"AdamW `{layer}` ({kind}): measured/predicted {fmt_ci(ratio)} over {len(g)} runs; "
                      f"last third / third before: {fmt(drift)} (median).")
-    adam = spread(eq)
-    for opt, g in adam.groupby("optimizer"):
+    coupled = alpha_slopes(eq, "adam")
+    if _n(coupled):
+        notes.append(f"For contrast (shown, not judged): Adam+L2's slope of ln(angle) on ln(alpha) "
+                     f"{fmt_ci(seed_ci(coupled)[0])} over {_n(coupled)} seed{'' if _n(coupled) == 1 else 's'}.")
+    for opt, g in spread(eq).groupby("optimizer"):
         notes.append(f"{opt}: CV of the equilibrium angle across judged layers, geometric mean over {len(g)} runs: "
                      f"{fmt(float(np.exp(np.log(g['cv'][g['cv'] > 0]).mean())) if (g['cv'] > 0).any() else math.nan)}.")
     return notes

@@ -71,7 +71,8 @@ def _grids_sentence(runs: pd.DataFrame) -> str:
                     f"doublings, alpha {fmt(per_alpha['alpha'].max() / per_alpha['alpha'].min())}x)")
     if not bits:
         return ""
-    return ("**The paper's grids.** Tuned on validation (cosine, best cell over the grid seeds), at the peak rate: "
+    return ("**The paper's grids.** Tuned on validation (cosine, best cell over the grid seeds; cells a doubling "
+            "apart), at the peak rate: "
             + "; ".join(bits) + ". Adam+L2 has no per-step decay (its L2 term is divided by sqrt(v_hat)). A best d "
             "that stays put while alpha moves is finding 2 in these units: SGD+L2's L2 coefficient must then fall "
             "as 1/alpha, since its d is alpha*lambda'/(1-m), while SGDW's and AdamW's lambda is d itself.")
@@ -129,12 +130,37 @@ def _gain_sentence(runs: pd.DataFrame) -> str:
             "leave-one-seed-out): " + "; ".join(bits) + ".")
 
 
+def _closer(measured: float, normalized: float, ema: float) -> str:
+    if not math.isfinite(measured):
+        return "neither (no estimate)"
+    return "normalized decay's" if abs(measured - normalized) < abs(measured - ema) else "the EMA view's"
+
+
+def _summary_sentence(runs: pd.DataFrame) -> str:
+    """Which prediction each measured scaling lies closer to: budgets (tau_epoch ~ T^k: 1/2 or 1) and training-set
+    size (best lambda ~ N^s: -1/2 or -1)."""
+    bits = []
+    rows = runs[(runs["experiment"] == "figS3_budgets") & (runs["optimizer"] == "adamw") & runs["lambda_norm"].isna()]
+    if not rows.empty and rows["epochs"].nunique() >= 2:
+        per_budget = best_cells(rows, by=("epochs",))
+        k = slope(np.log(per_budget["epochs"]), np.log(per_budget["tau_epoch"]))
+        bits.append(f"over budgets the best tau_epoch grows as T^{fmt(k)}, closer to {_closer(k, 0.5, 1.0)} "
+                    "prediction")
+    fit = timescale_fit(runs)
+    if fit is not None:
+        bits.append(f"over training-set sizes the best lambda falls as N^{fmt(fit.slope.value)}, closer to "
+                    f"{_closer(fit.slope.value, -0.5, -1.0)} (findings 8 and 11 judge these with their intervals)")
+    if not bits:
+        return ""
+    return "**Side by side.** " + "; ".join(bits)[0].upper() + "; ".join(bits)[1:] + "."
+
+
 def tau_paragraph(runs: pd.DataFrame, history: pd.DataFrame | None = None, *,
                   telemetry: pd.DataFrame | None = None) -> str:
     """The report's paragraph (markdown) on weight decay as a timescale, from the tables of one scale; the parts
     whose experiments did not run are left out."""
     sentences = [_grids_sentence(runs), _budgets_sentence(runs), _timescale_sentence(runs),
-                 _rotation_sentence(runs, telemetry), _gain_sentence(runs)]
+                 _rotation_sentence(runs, telemetry), _gain_sentence(runs), _summary_sentence(runs)]
     sentences = [s for s in sentences if s]
     if not sentences:
         return ""
