@@ -111,7 +111,8 @@ def plot(runs: pd.DataFrame, history: pd.DataFrame, out_png: Path, *, experiment
     alphas = ", ".join(plotting.number_text(a) for a in sorted(rows["alpha"].unique()))
     plotting.figure_title(fig, plotting.join_notes(
         f"{plotting.optimizer_label(optimizer)}, α = {alphas}: best λ against training-set size",
-        f"{fit.n_seeds} seeds", f"slope {_ci_text(fit.slope)} (constant τ_epoch: -1, normalized decay: -1/2)"))
+        f"{fit.n_seeds} seed{'' if fit.n_seeds == 1 else 's'}",
+        f"slope {_ci_text(fit.slope)} (constant τ_epoch: -1, normalized decay: -1/2)"))
     plotting.save(fig, out_png)
     return fig
 
