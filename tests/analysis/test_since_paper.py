@@ -289,3 +289,12 @@ def test_the_telemetry_table_holds_the_runs_labels_and_the_layers_order(tmp_path
     back = results.read_telemetry(tmp_path / "out")
     pd.testing.assert_frame_equal(back, tel)
     assert results.read_telemetry(tmp_path / "nothing").empty
+
+
+def test_without_adam_l2_the_balance_part_is_not_run_and_the_finding_cannot_reproduce():
+    runs, tel = rotation_telemetry()
+    adamw = tel[tel["optimizer"] == "adamw"]
+    r = claim_12(runs[runs["optimizer"] == "adamw"], None, VALUES[12], telemetry=adamw)
+    verdicts = {p.name: p.verdict for p in r.parts}
+    assert verdicts == {"angle": "reproduced", "alpha": "reproduced", "balance": "not run"}
+    assert r.verdict == "inconclusive" and r.quantity.startswith("spread of the equilibrium angle")
