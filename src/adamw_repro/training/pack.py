@@ -106,22 +106,32 @@ def unfinished(members: list[Member]) -> list[Member]:
     return [m for m in members if finished_metrics(m.run_dir, m.digest) is None]
 
 
-def resolve_mode(mode: str, members: list[Member]) -> str:
-    """`auto`: vectorized on a GPU when the members can share a stacked model, else sequential. A forced
-    `vectorized` whose members cannot share one (another optimizer without a stacked update, different
-    budgets, ...) is refused with one line, never trained with another optimizer's arithmetic."""
-    from adamw_repro.training.vectorized import stack_problem
+def stacks(members: list[Member], mode: str) -> list[tuple[bool, list[Member]]]:
+    """How the pack trains: (stacked?, members) groups. `sequential`: one run at a time. `vectorized`: members
+    that can share a stacked model (vectorized.stack_signature) as stacks, a group that cannot refused with one
+    line, never trained with another optimizer's arithmetic. `auto`: stacks where stacking pays (a GPU; on a CPU,
+    models the batched form covers: ~2x at 4-16 members), one at a time elsewhere. Stacks hold at most
+    `scale.stack_size` members (16: larger ones leave the CPU's cache)."""
+    from adamw_repro.training.vectorized import STACK_SIZE, pays_to_stack, stack_problem, stack_signature
 
-    problem = stack_problem([m.cfg for m in members])
-    if mode == "vectorized" and problem:
-        raise ConfigError(f"--mode vectorized: these runs cannot share a stacked model: {problem}; "
-                          "allowed: --mode sequential or auto (scale.pack_mode in conf/scale/)")
-    if mode != "auto":
-        return mode
-    import torch
-
-    on_gpu = torch.cuda.is_available() and all(m.cfg.device in ("auto", "cuda") for m in members)
-    return "vectorized" if on_gpu and len(members) > 1 and problem is None else "sequential"
+    if mode == "sequential":
+        return [(False, [m]) for m in members]
+    groups: dict[str, list[Member]] = {}
+    for m in members:
+        groups.setdefault(stack_signature(m.cfg), []).append(m)
+    out = []
+    for group in groups.values():
+        problem = stack_problem([m.cfg for m in group])
+        if mode == "vectorized" and problem:
+            raise ConfigError(f"--mode vectorized: these runs cannot share a stacked model: {problem}; "
+                              "allowed: --mode sequential or auto (scale.pack_mode in conf/scale/)")
+        if mode == "auto" and (problem or len(group) < 2 or not pays_to_stack(group[0].cfg)):
+            out += [(False, [m]) for m in group]
+            continue
+        size = int(group[0].cfg.get("scale", {}).get("stack_size") or STACK_SIZE)
+        n = -(-len(group) // size)  # as few stacks as the size allows, of even sizes
+        out += [(True, group[i::n]) for i in range(n)]
+    return out
 
 
 def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
@@ -136,21 +146,21 @@ def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
     from adamw_repro.training.data import load_splits
     from adamw_repro.training.loop import fit_members, pick_device
 
-    if resolve_mode(mode, todo) == "vectorized":
-        from adamw_repro.training.vectorized import StackedEngine
-
-        results.update(fit_members(todo, engine=StackedEngine, pack={"mode": "vectorized", "members": len(todo)}))
-        for m in todo:
-            stamp(m)
-        return results
     data = {}  # the data of each distinct data config and device, loaded once for the whole pack
-    for m in todo:
-        device = pick_device(m.cfg.device)
-        key = json.dumps([m.run_cfg["data"], str(device)], sort_keys=True, default=str)
+    for stacked, group in stacks(todo, mode):
+        device = pick_device(group[0].cfg.device)
+        key = json.dumps([group[0].run_cfg["data"], str(device)], sort_keys=True, default=str)
         if key not in data:
-            data[key] = load_splits(m.cfg.data, device)
-        results.update(fit_members([m], splits=data[key]))
-        stamp(m)
+            data[key] = load_splits(group[0].cfg.data, device)
+        if stacked:
+            from adamw_repro.training.vectorized import StackedEngine
+
+            results.update(fit_members(group, splits=data[key], engine=StackedEngine,
+                                       pack={"mode": "stacked", "members": len(group)}))
+        else:
+            results.update(fit_members(group, splits=data[key]))
+        for m in group:
+            stamp(m)
     return results
 
 

@@ -17,6 +17,8 @@ member is masked from then on; the others are untouched.
 from __future__ import annotations
 
 import copy
+import math
+from dataclasses import dataclass
 
 import torch
 from omegaconf import OmegaConf
@@ -32,14 +34,36 @@ from adamw_repro.training.optim import parameter_groups, set_multiplier, set_wei
 SHARED = ("model", "data", "batch_size", "epochs", "device", "amp", "compile", "channels_last", "eval_batch_size",
           "val_every", "test_every", "bn_samples", "telemetry_every")
 SHARED_OPTIMIZER = ("name", "betas", "eps", "momentum", "decay_bias_and_norm")
+STACK_SIZE = 16  # members of one stack at most (scale.stack_size): larger stacks leave a CPU's cache
+
+
+def _plain(cfg, key):
+    value = cfg.get(key)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def stack_signature(cfg) -> str:
+    """What members of one stack share (SHARED, SHARED_OPTIMIZER): equal signatures may stack."""
+    import json
+
+    return json.dumps([[_plain(cfg, k) for k in SHARED], [_plain(cfg.optimizer, k) for k in SHARED_OPTIMIZER]],
+                      sort_keys=True, default=str)
+
+
+def pays_to_stack(cfg) -> bool:
+    """Stacking pays on a GPU, and on a CPU for the models the batched form covers (scripts/bench_batched.py:
+    ~2x a sequential pack at 4-16 members); vmap on a CPU measured slower than one run at a time."""
+    import torch
+
+    from adamw_repro.training.batched import covers
+
+    on_gpu = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
+    return on_gpu or covers(cfg.model)
 
 
 def stack_problem(cfgs) -> str | None:
     """Why these configs cannot train as one stacked model, or None when they can."""
-    def plain(cfg, key):
-        value = cfg.get(key)
-        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-
+    plain = _plain
     first = cfgs[0]
     row = names.optimizer(first.optimizer.name)
     if not row.stacked:
@@ -113,63 +137,161 @@ def hyper(run: Run) -> tuple[float, float, float]:
     return lr, 0.0, lam
 
 
-class StackedEngine:
-    """The members' Runs, their stacked parameters, buffers and optimizer state; trains and evaluates them
-    together. An engine of loop.fit_members."""
+class VmapModel:
+    """The members' models stacked along a member axis and run under torch.func.vmap(functional_call): any model
+    (BatchNorm per member); what a GPU stacks. Its tensors to update: one per parameter name."""
 
     def __init__(self, runs: list[Run]):
+        self.base = copy.deepcopy(runs[0].model).to("meta")
+        params, self.buffers = stack_module_state([r.model for r in runs])
+        params = {k: v.detach().requires_grad_() for k, v in params.items()}
+        cfg = runs[0].cfg.optimizer
+        decayed = {id(p) for g in parameter_groups(runs[0].model, cfg.decay_bias_and_norm) if g["decay"]
+                   for p in g["params"]}
+        self.tensors = [Tensor(params[k], id(p) in decayed, [k], [p.shape])
+                        for k, p in runs[0].model.named_parameters()]
+        self.params = params
+
+        def loss(p, b, x):
+            return functional_call(self.base, (p, b), (x,))
+
+        self.train_fn = vmap(loss)
+        self.shared_fn = vmap(loss, in_dims=(0, 0, None))
+
+    def logits(self, xb: torch.Tensor) -> torch.Tensor:
+        """Train-mode logits [K, B, classes] of each member's batch xb [K, B, ...] (running statistics updated)."""
+        return self.train_fn(self.params, self.buffers, xb)
+
+    @torch.no_grad()
+    def recompute_bn(self, x: torch.Tensor) -> None:
+        norms = batch_norms(self.base)
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.momentum = 1.0
+        try:
+            self.shared_fn(self.params, self.buffers, x)
+        finally:
+            for m, momentum in zip(norms, momenta, strict=True):
+                m.momentum = momentum
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> list[tuple[float, float]]:
+        K = next(iter(self.params.values())).shape[0]
+        loss_sum = torch.zeros(K, dtype=torch.float64, device=x.device)
+        wrong = torch.zeros(K, dtype=torch.int64, device=x.device)
+        self.base.eval()
+        try:
+            for i in range(0, len(x), batch):
+                logits, yb = self.shared_fn(self.params, self.buffers, x[i:i + batch]), y[i:i + batch]
+                loss_sum += nn.functional.cross_entropy(logits.transpose(1, 2).float(), yb.expand(K, -1),
+                                                        reduction="none").sum(1).double()
+                wrong += (logits.argmax(-1) != yb).sum(-1)
+        finally:
+            self.base.train()
+        return [(s / len(x), w / len(x)) for s, w in zip(loss_sum.tolist(), wrong.tolist(), strict=True)]
+
+    def named(self) -> tuple[dict, dict]:
+        return self.params, self.buffers
+
+
+class BatchedModel:
+    """The `cnn` family as batched matmuls (training/batched.py): ~2x a sequential pack's speed on a CPU thread
+    at 4-16 members. Its tensors to update: one flat [K, P] per optimizer group."""
+
+    def __init__(self, runs: list[Run]):
+        from adamw_repro.training.batched import BatchedCNN
+
+        self.model = BatchedCNN([r.model for r in runs], runs[0].cfg.optimizer.decay_bias_and_norm)
+        self.buffers = self.model.buffers
+        self.tensors = [Tensor(g.theta, g.decay, g.names, g.shapes) for g in self.model.groups]
+
+    def logits(self, xb: torch.Tensor) -> torch.Tensor:
+        return self.model.forward(xb, train=True)
+
+    def recompute_bn(self, x: torch.Tensor) -> None:
+        self.model.recompute_bn_statistics(x)
+
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> list[tuple[float, float]]:
+        return self.model.evaluate(x, y, batch)
+
+    def named(self) -> tuple[dict, dict]:
+        return self.model.params(), self.buffers
+
+
+@dataclass
+class Tensor:
+    """A stacked tensor the update runs on: [K, ...] of one parameter, or [K, P] of a flat group of `names`."""
+
+    theta: torch.Tensor
+    decay: bool
+    names: list[str]
+    shapes: list
+
+    def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """name -> [K, *shape] views of `flat` (this tensor, its gradient or an optimizer state of its shape)."""
+        if len(self.names) == 1 and flat.shape[1:] == self.shapes[0]:
+            return {self.names[0]: flat}
+        pieces = flat.split([math.prod(s) for s in self.shapes], dim=1)
+        return {n: p.view(flat.shape[0], *s) for n, p, s in zip(self.names, pieces, self.shapes, strict=True)}
+
+
+def model_for(runs: list[Run]):
+    """The batched form where it covers the members' model (the cnn family), else vmap(functional_call)."""
+    from adamw_repro.training.batched import unsupported
+
+    return BatchedModel(runs) if unsupported(runs[0].model) is None else VmapModel(runs)
+
+
+class StackedEngine:
+    """The members' Runs, their stacked model (batched or vmapped), optimizer state and step counts: trains and
+    evaluates them together. An engine of loop.fit_members."""
+
+    def __init__(self, runs: list[Run], model=None):
         problem = stack_problem([r.cfg for r in runs])
         if problem:
             raise ValueError(f"these runs cannot share a stacked model: {problem}")
         self.runs = runs
-        self.base = copy.deepcopy(runs[0].model).to("meta")
-        params, self.buffers = stack_module_state([r.model for r in runs])
-        self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
+        self.model = (model or model_for)(runs)
         cfg = runs[0].cfg.optimizer
         self.family = names.optimizer(cfg.name).family
         self.betas, self.eps, self.momentum = tuple(cfg.betas), cfg.eps, cfg.momentum
-        decayed = {id(p) for g in parameter_groups(runs[0].model, cfg.decay_bias_and_norm) if g["decay"]
-                   for p in g["params"]}
-        self.decays = {k: id(p) in decayed for k, p in runs[0].model.named_parameters()}
-        self.state = {k: {} for k in self.params}
+        self.state = [{} for _ in self.model.tensors]
         self.t = [0] * len(runs)
-        self.diverged = [r.diverged for r in runs]
-
-        def loss(p, b, x, y):
-            logits = functional_call(self.base, (p, b), (x,))
-            return nn.functional.cross_entropy(logits.float(), y), logits
-
-        self.train_fn = vmap(loss)
-        self.shared_fn = vmap(lambda p, b, x: functional_call(self.base, (p, b), (x,)), in_dims=(0, 0, None))
         self._load_from_runs()
 
     def _load_from_runs(self) -> None:
         """Members' models and optimizer states (solo format, possibly resumed) into the stack."""
+        params, buffers = self.model.named()
         with torch.no_grad():
             for k, run in enumerate(self.runs):
                 named = dict(run.model.named_parameters())
                 for key, value in {**named, **dict(run.model.named_buffers())}.items():
-                    (self.params if key in self.params else self.buffers)[key][k].copy_(value)
-                for key, p in named.items():
-                    for name, value in run.optimizer.state.get(p, {}).items():
-                        if name == "step":
-                            self.t[k] = int(value.item())
-                            continue
-                        self.state[key].setdefault(name, torch.zeros_like(self.params[key]))[k].copy_(value)
+                    (params if key in params else buffers)[key][k].copy_(value)
+                for tensor, state in zip(self.model.tensors, self.state, strict=True):
+                    for key in tensor.names:
+                        for name, value in run.optimizer.state.get(named[key], {}).items():
+                            if name == "step":
+                                self.t[k] = int(value.item())
+                                continue
+                            flat = state.setdefault(name, torch.zeros_like(tensor.theta))
+                            tensor.split(flat)[key][k].copy_(value)
 
     def sync(self, k: int) -> None:
         """Member k's slice into its Run's model and optimizer, for a solo-format checkpoint."""
         run = self.runs[k]
+        params, buffers = self.model.named()
         with torch.no_grad():
             named = dict(run.model.named_parameters())
             for key, value in {**named, **dict(run.model.named_buffers())}.items():
-                value.copy_((self.params if key in self.params else self.buffers)[key][k])
-            for key, p in named.items():
-                s = {name: value[k].clone() for name, value in self.state[key].items()}
-                if self.family == "adam":
-                    s["step"] = torch.tensor(float(self.t[k]))
-                if s:
-                    run.optimizer.state[p] = s
+                value.copy_((params if key in params else buffers)[key][k])
+            for tensor, state in zip(self.model.tensors, self.state, strict=True):
+                views = {name: tensor.split(flat) for name, flat in state.items()}
+                for key in tensor.names:
+                    s = {name: v[key][k].clone() for name, v in views.items()}
+                    if self.family == "adam":
+                        s["step"] = torch.tensor(float(self.t[k]))
+                    if s:
+                        run.optimizer.state[named[key]] = s
         lr, _, _ = hyper(run)
         set_multiplier(run.optimizer, lr / run.cfg.optimizer.lr)
         set_weight_decay(run.optimizer, run.lambda_at(run.step))
@@ -177,16 +299,15 @@ class StackedEngine:
     # -- training ----------------------------------------------------------------------------------------
     def train_epoch(self, active: list[int], stop_requested) -> None:
         """The rest of the current epoch for the active members (all at the same batch); the others wait."""
+        from adamw_repro.training.checkpoint import StopRequested
+
         runs = self.runs
         for k in active:
             runs[k].start_epoch()
         first = runs[active[0]]
         b, x, y, augment = first.cfg.batch_size, first.splits.x_train, first.splits.y_train, first.splits.augment
         mask = [k in active for k in range(len(runs))]
-        device = x.device
-        idle = torch.arange(first.n_train, device=device)
-        from adamw_repro.training.checkpoint import StopRequested
-
+        idle = torch.arange(first.n_train, device=x.device)
         while first.batch_index < first.steps_per_epoch:
             if stop_requested():
                 raise StopRequested
@@ -208,27 +329,30 @@ class StackedEngine:
 
     def train_step(self, xb: torch.Tensor, yb: torch.Tensor, active: list[bool]):
         """One update of the active members on their batches xb [K, B, ...]; returns losses and logits."""
-        keep = None if all(active) else {k: v.clone() for k, v in self.buffers.items()}
-        for p in self.params.values():
-            p.grad = None
-        losses, logits = self.train_fn(self.params, self.buffers, xb, yb)
+        buffers = self.model.buffers
+        keep = None if all(active) else {k: v.clone() for k, v in buffers.items()}
+        for tensor in self.model.tensors:
+            tensor.theta.grad = None
+        logits = self.model.logits(xb)
+        losses = nn.functional.cross_entropy(logits.transpose(1, 2).float(), yb, reduction="none").mean(1)
         losses.sum().backward()  # members are independent: each member's gradient is its own loss's
         hypers = [hyper(r) for r in self.runs]
         for k in range(len(self.runs)):
             self.t[k] += active[k]
         with torch.no_grad():
-            for key, theta in self.params.items():
-                old = None if keep is None else (theta.clone(), {n: s.clone() for n, s in self.state[key].items()})
-                lr, decay, l2 = ([h[i] if self.decays[key] or i == 0 else 0.0 for h in hypers] for i in range(3))
-                stacked_step(self.family, theta, theta.grad, self.state[key], lr=lr, decay=decay, l2=l2,
+            for tensor, state in zip(self.model.tensors, self.state, strict=True):
+                theta = tensor.theta
+                old = None if keep is None else (theta.clone(), {n: s.clone() for n, s in state.items()})
+                lr, decay, l2 = ([h[i] if tensor.decay or i == 0 else 0.0 for h in hypers] for i in range(3))
+                stacked_step(self.family, theta, theta.grad, state, lr=lr, decay=decay, l2=l2,
                              t=[max(s, 1) for s in self.t], betas=self.betas, eps=self.eps, momentum=self.momentum)
                 if old is not None:  # masked members keep their parameters and optimizer state
                     mask = _col(active, theta).bool()
                     theta.copy_(torch.where(mask, theta, old[0]))
-                    for n, s in self.state[key].items():
+                    for n, s in state.items():
                         s.copy_(torch.where(mask, s, old[1].get(n, torch.zeros_like(s))))
             if keep is not None:
-                for key, b in self.buffers.items():
+                for key, b in buffers.items():
                     b.copy_(torch.where(_col(active, b).bool(), b, keep[key]))
         return losses.detach(), logits.detach()
 
@@ -238,37 +362,14 @@ class StackedEngine:
         """Every active member's BatchNorm statistics from the same training subset (loop's rule, stacked):
         one train-mode pass at momentum 1; the other members' buffers are kept."""
         first = self.runs[active[0]]
-        norms = batch_norms(self.base)
-        if not norms:
-            return
-        keep = {k: v.clone() for k, v in self.buffers.items()}
-        momenta = [m.momentum for m in norms]
-        for m in norms:
-            m.momentum = 1.0
-        try:
-            self.shared_fn(self.params, self.buffers, first.splits.x_train[:first.cfg.bn_samples])
-        finally:
-            for m, momentum in zip(norms, momenta, strict=True):
-                m.momentum = momentum
+        buffers = self.model.buffers
+        keep = {k: v.clone() for k, v in buffers.items()}
+        self.model.recompute_bn(first.splits.x_train[:first.cfg.bn_samples])
         mask = [k in active for k in range(len(self.runs))]
-        for key, b in self.buffers.items():
+        for key, b in buffers.items():
             b.copy_(torch.where(_col(mask, b).bool(), b, keep[key]))
 
-    @torch.no_grad()
     def evaluate(self, active: list[int], x: torch.Tensor, y: torch.Tensor) -> dict[int, tuple[float, float]]:
         """Each active member's mean cross-entropy and error over (x, y), batched as evaluation.evaluate."""
-        batch = self.runs[active[0]].cfg.eval_batch_size
-        K = len(self.runs)
-        loss_sum = torch.zeros(K, dtype=torch.float64, device=x.device)
-        wrong = torch.zeros(K, dtype=torch.int64, device=x.device)
-        self.base.eval()
-        try:
-            for i in range(0, len(x), batch):
-                logits = self.shared_fn(self.params, self.buffers, x[i:i + batch])
-                for k in active:
-                    loss_sum[k] += nn.functional.cross_entropy(logits[k].float(), y[i:i + batch],
-                                                               reduction="sum").double()
-                wrong += (logits.argmax(-1) != y[i:i + batch]).sum(-1)
-        finally:
-            self.base.train()
-        return {k: (loss_sum[k].item() / len(x), wrong[k].item() / len(x)) for k in active}
+        results = self.model.evaluate(x, y, self.runs[active[0]].cfg.eval_batch_size)
+        return {k: results[k] for k in active}

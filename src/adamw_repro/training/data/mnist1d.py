@@ -40,10 +40,13 @@ def generate(cfg) -> Path:
 
     args = generation_args(cfg)
     gen_args = get_dataset_args()
-    gen_args.num_samples = args["pool"] + args["test"]
-    gen_args.train_split = args["pool"] / gen_args.num_samples
+    # The generator makes num_samples // 10 samples a class: ask for a multiple of 10 at least pool + test, and
+    # split at exactly `pool` (+0.5: int() of the split point must not round below it); the test set is cut below.
+    gen_args.num_samples = -(-(args["pool"] + args["test"]) // 10) * 10
+    gen_args.train_split = (args["pool"] + 0.5) / gen_args.num_samples
     gen_args.seed = args["seed"]
     data = make_dataset(gen_args)
+    data["x_test"], data["y_test"] = data["x_test"][:args["test"]], data["y_test"][:args["test"]]
     path = cache_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
