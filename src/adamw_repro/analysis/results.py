@@ -1,4 +1,5 @@
-"""Aggregation: every run into one tidy table of final metrics and one of per-epoch histories.
+"""Aggregation: every run into one tidy table of final metrics and one of per-epoch histories, and the runs
+that recorded per-layer telemetry into a third (telemetry.parquet: one row per run, epoch and weight).
 
 Labels come from each run's saved config.yaml and metrics.json, never from its path. Diverged runs keep
 their rows (errors 1.0, status "diverged"). Tables are written as parquet with a CSV copy, atomically.
@@ -18,7 +19,13 @@ import pandas as pd
 import yaml
 
 from adamw_repro import runio
-from adamw_repro.schema import HISTORY_COLUMNS, HISTORY_METRICS, RUN_COLUMNS, RUN_LABELS
+from adamw_repro.schema import HISTORY_COLUMNS, HISTORY_METRICS, RUN_COLUMNS, RUN_LABELS, TELEMETRY_FIELDS
+
+# One row per run, epoch and weight tensor (telemetry.parquet): the run's labels, the weight's place in the network
+# (`layer_order`: 0 for the first weight, the input layer, in the order the model defines them, which is the order
+# of telemetry.csv's rows within an epoch) and its telemetry.csv fields. Runs without telemetry.csv add no rows.
+TELEMETRY_COLUMNS = RUN_LABELS + ("layer_order",) + TELEMETRY_FIELDS
+TELEMETRY_NUMERIC = ("epoch", "step", "layer_order", "weight_norm", "angular_update", "grad_weight_ratio", "samples")
 
 # History and metrics columns that hold words, not numbers (the others are coerced to numbers on reading).
 TEXT_COLUMNS = ("eval_bn",)  # which BatchNorm statistics an evaluation used: "recomputed" | "running" | "none"
@@ -104,6 +111,44 @@ def collect(run_dirs) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs.sort_values(["experiment", "run_id"], ignore_index=True), history
 
 
+def run_telemetry(run_dir: Path) -> pd.DataFrame | None:
+    """One run's telemetry.csv with its labels and each weight's `layer_order`; None when it recorded none."""
+    run_dir = Path(run_dir)
+    path = run_dir / "telemetry.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    if table.empty:
+        return None
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    labels = run_labels(run_dir, config, metrics)
+    order = {name: i for i, name in enumerate(pd.unique(table["layer"]))}  # rows follow the model's weights
+    table["layer_order"] = table["layer"].map(order)
+    table["scale_invariant"] = table["scale_invariant"].astype(str).str.lower() == "true"
+    for key in RUN_LABELS:
+        table[key] = labels[key]
+    return table[list(TELEMETRY_COLUMNS)]
+
+
+def collect_telemetry(run_dirs) -> pd.DataFrame:
+    """The telemetry table (TELEMETRY_COLUMNS) over `run_dirs`; empty, with its columns, when none recorded any."""
+    tables = [t for t in (run_telemetry(Path(d)) for d in run_dirs) if t is not None]
+    if not tables:
+        return pd.DataFrame({c: pd.Series(dtype=bool if c == "scale_invariant" else float if c in TELEMETRY_NUMERIC
+                                          else object) for c in TELEMETRY_COLUMNS})
+    table = pd.concat(tables, ignore_index=True)
+    for col in TELEMETRY_NUMERIC:
+        table[col] = pd.to_numeric(table[col], errors="coerce")
+    return table.sort_values(["experiment", "run_id", "epoch", "layer_order"], ignore_index=True)
+
+
+def read_telemetry(out_dir: Path) -> pd.DataFrame:
+    """telemetry.parquet of a results folder; an empty table with its columns when the folder has none."""
+    path = Path(out_dir) / "telemetry.parquet"
+    return pd.read_parquet(path) if path.exists() else collect_telemetry([])
+
+
 def write_table(df: pd.DataFrame, parquet: Path) -> None:
     """Parquet plus a CSV copy beside it, both written atomically."""
     buf = io.BytesIO()
@@ -129,8 +174,11 @@ def main(argv=None) -> None:
     runs, history = collect(dirs)
     write_table(runs, args.out_dir / "runs.parquet")
     write_table(history, args.out_dir / "history.parquet")
+    telemetry = collect_telemetry(dirs)
+    write_table(telemetry, args.out_dir / "telemetry.parquet")
     diverged = int((runs["status"] == "diverged").sum())
-    print(f"{len(runs)} runs ({diverged} diverged), {len(history)} history rows -> {args.out_dir}")
+    print(f"{len(runs)} runs ({diverged} diverged), {len(history)} history rows, {len(telemetry)} telemetry rows "
+          f"-> {args.out_dir}")
 
 
 if __name__ == "__main__":
