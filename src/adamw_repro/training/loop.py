@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from adamw_repro import runio
+from adamw_repro.checks import check_against_data
 from adamw_repro.runconfig import ConfigError, run_label
-from adamw_repro.training.checks import check_against_data
 from adamw_repro.training.data import Splits, load_splits
 from adamw_repro.training.models import build_model
 from adamw_repro.training.optim import build_optimizer, parameter_groups, set_multiplier, set_weight_decay

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from adamw_repro.checks import check_config
 from adamw_repro.runconfig import CONF_DIR, ConfigError
-from adamw_repro.training.train import check_config, exit_now
+from adamw_repro.training.train import exit_now
 
 FIELDS = ("step", "lr", "train_loss", "train_accuracy", "val_accuracy")
 EVALUATIONS = 60  # validation passes over the ramp
