@@ -38,7 +38,8 @@ def test_a_new_optimizer_row_flows_to_training_and_figure_labels(monkeypatch):
     from adamw_repro.analysis import plotting
     from adamw_repro.training.optim import build_optimizer, parameter_groups
 
-    row = names.Optimizer("nadam", "NAdam+L2", "NAdamR (L2)", "torch.optim:NAdam", False, "adam", "#123456")
+    row = names.Optimizer("nadam", "NAdam+L2", "NAdamR (L2)", "torch.optim:NAdam", "l2", "adam", "#123456",
+                          stacked=False)
     monkeypatch.setitem(names.OPTIMIZERS, "nadam", row)
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)

@@ -74,10 +74,19 @@ def check_config(cfg, choices: Mapping[str, str] | None = None, conf_dir: Path |
     _need(_is_number(eps) and math.isfinite(eps) and eps >= 0, cfg, "optimizer.eps", eps, "a number >= 0, e.g. 1e-8")
     mom = opt.get("momentum")
     _need(_is_number(mom) and 0 <= mom < 1, cfg, "optimizer.momentum", mom, "a number in [0, 1)")
-    for key in ("epochs", "batch_size", "threads", "checkpoint_every", "eval_batch_size"):
+    for key in ("epochs", "batch_size", "threads", "eval_batch_size"):
         _need(_is_int(cfg[key]) and cfg[key] >= 1, cfg, key, cfg[key], "an integer >= 1")
-    _need(_is_int(cfg["test_every"]) and cfg["test_every"] >= 0, cfg, "test_every", cfg["test_every"],
-          "an integer >= 0 (0: test only at the end)")
+    for key, what in (("val_every", "validate"), ("test_every", "test")):
+        _need(_is_int(cfg[key]) and cfg[key] >= 0, cfg, key, cfg[key], f"an integer >= 0 (0: {what} only at the end)")
+    _need(_is_int(cfg["bn_samples"]) and cfg["bn_samples"] >= 0, cfg, "bn_samples", cfg["bn_samples"],
+          "an integer >= 0 (0: evaluate with BatchNorm's running averages)")
+    seconds = cfg["checkpoint_seconds"]
+    _need(_is_number(seconds) and math.isfinite(seconds) and seconds >= 0, cfg, "checkpoint_seconds", seconds,
+          "a number of seconds >= 0 (0: a checkpoint every epoch)")
+    if sched["name"] == "plateau" and cfg["val_every"] != 1:
+        raise ConfigError(f"schedule=plateau steps on the validation loss of every epoch, but val_every="
+                          f"{cfg['val_every']}; allowed: val_every=1 with plateau (conf/config.yaml, the "
+                          "experiment file or val_every=...)")
     _need(_is_int(cfg["seed"]) and cfg["seed"] >= 0, cfg, "seed", cfg["seed"], "an integer >= 0")
     _need(cfg["device"] in ("auto", "cpu", "cuda"), cfg, "device", cfg["device"], "auto, cpu, cuda")
     train_size, batch_size = cfg["data"].get("train_size"), cfg["batch_size"]

@@ -38,18 +38,32 @@ class Optimizer:
     label: str           # the paper's name
     restart_label: str   # its name under warm restarts (the paper's AdamWR, SGDWR)
     constructor: str     # "module:Class" resolved by adamw_repro.training.optim
-    decoupled: bool      # decay applied to the weights (paper form) rather than added to the gradient (L2)
-    family: str          # "adam" | "sgd": which hyperparameters it takes (betas/eps or momentum)
+    decay: str           # how lambda (its `weight_decay`) acts, one of DECAY_FORMS
+    family: str          # "adam" | "sgd": its hyperparameters (betas/eps or momentum) and its stacked update
     colour: str          # the same in every figure: decoupled cool, coupled (L2) warm
+    stacked: bool = True  # training/vectorized.py has its update for stacked packs (family x decay form)
+
+    @property
+    def decoupled(self) -> bool:
+        """Decay applied to the weights (paper or torch form) rather than added to the gradient (L2)."""
+        return self.decay != "l2"
+
+
+# How an optimizer's `weight_decay` acts on the weights each step (docs/paper.md section 1):
+DECAY_FORMS = {
+    "l2": "lambda * theta added to the gradient (coupled)",
+    "schedule": "weights shrink by (1 - eta_t * lambda): the paper's form, not times alpha",
+    "lr": "weights shrink by (1 - lr_t * wd), lr_t = alpha * eta_t: torch.optim.AdamW's form (wd = lambda / alpha)",
+}
 
 
 OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (
-    Optimizer("adam", "Adam+L2", "AdamR (L2)", "torch.optim:Adam", False, "adam", _CB[3]),
-    Optimizer("adamw", "AdamW", "AdamWR", "adamw_repro.training.optim:AdamW", True, "adam", _CB[0]),
-    Optimizer("adamw_torch", "AdamW (torch form)", "AdamWR (torch form)", "torch.optim:AdamW", True, "adam",
+    Optimizer("adam", "Adam+L2", "AdamR (L2)", "torch.optim:Adam", "l2", "adam", _CB[3]),
+    Optimizer("adamw", "AdamW", "AdamWR", "adamw_repro.training.optim:AdamW", "schedule", "adam", _CB[0]),
+    Optimizer("adamw_torch", "AdamW (torch form)", "AdamWR (torch form)", "torch.optim:AdamW", "lr", "adam",
               _CB[4]),
-    Optimizer("sgd", "SGD+L2", "SGDR (L2)", "torch.optim:SGD", False, "sgd", _CB[1]),
-    Optimizer("sgdw", "SGDW", "SGDWR", "adamw_repro.training.optim:SGDW", True, "sgd", _CB[2]),
+    Optimizer("sgd", "SGD+L2", "SGDR (L2)", "torch.optim:SGD", "l2", "sgd", _CB[1]),
+    Optimizer("sgdw", "SGDW", "SGDWR", "adamw_repro.training.optim:SGDW", "schedule", "sgd", _CB[2]),
 )}
 
 
@@ -58,13 +72,14 @@ class Schedule:
     name: str     # `schedule=` in conf/schedule/<name>.yaml
     label: str
     colour: str   # schedules drawn together get clearly different colours; a variant shares its parent's hue
+    restarts: bool = False  # runs in periods (T0, T_mult): normalized decay's T is the current period
 
 
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in (
     Schedule("fixed", "fixed", "0.25"),  # a matplotlib grey level
     Schedule("step", "step-drop", _CB[5]),
     Schedule("cosine", "cosine", _CB[0]),
-    Schedule("warm_restarts", "warm restarts", _DARK[2]),
+    Schedule("warm_restarts", "warm restarts", _DARK[2], restarts=True),
     Schedule("exponential", "ExponentialLR", _CB[2]),
     Schedule("plateau", "ReduceLROnPlateau", _CB[4]),
     Schedule("triangular", "triangular", _CB[1]),
@@ -141,7 +156,8 @@ def optimizer_label(name: str, schedule_name: str | None = None) -> str:
     row = OPTIMIZERS.get(name)
     if row is None:
         return name
-    return row.restart_label if schedule_name == "warm_restarts" else row.label
+    restarts = schedule_name in SCHEDULES and SCHEDULES[schedule_name].restarts
+    return row.restart_label if restarts else row.label
 
 
 def schedule_label(name: str) -> str:

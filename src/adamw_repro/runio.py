@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -46,14 +47,6 @@ def write_csv(path: Path, fields, rows) -> None:
     write_text(path, buf.getvalue())
 
 
-def torch_save(path: Path, obj) -> None:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    write_bytes(path, buf.getvalue())
-
-
 def move_aside(path: Path, why: str) -> Path:
     """Rename `path` to `<name>.<why>-<UTC time>` beside it (never deleted: a person may want it back)."""
     import time
@@ -69,7 +62,7 @@ def move_aside(path: Path, why: str) -> Path:
     return target
 
 
-RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "checkpoint.pt")
+RUN_FILES = ("config.yaml", "history.csv", "metrics.json", "checkpoint.pt", "telemetry.csv")
 
 
 def set_aside_run(run_dir: Path, old_digest: str) -> Path:
@@ -140,26 +133,25 @@ def git_commit(root: Path | None = None) -> str:
     return (commit + ("+dirty" if dirty else "")) if commit else "unknown"
 
 
-def provenance(device) -> dict:
-    import torch
-
-    info = {
-        "git_commit": git_commit(),
+def provenance(**device_info) -> dict:
+    """Where a run ran: code version, Python and library versions, host; the caller adds what it knows of the
+    device (torch version, device, threads, GPU or CPU name: the training layer, which imports torch)."""
+    return {
+        "git_commit": _this_commit(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
         "numpy": _version("numpy"),
         "hydra": _version("hydra-core"),
         "host": platform.node(),
         "platform": platform.platform(),
-        "device": str(device),
-        "threads": torch.get_num_threads(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),  # set when the run went through sbatch
+        **device_info,
     }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    else:
-        info["cpu"] = platform.processor() or platform.machine()
-    return info
+
+
+@functools.cache
+def _this_commit() -> str:
+    """This checkout's commit, asked once per process (two git calls, ~20 ms: a pack's members share it)."""
+    return git_commit()
 
 
 def _version(dist: str) -> str:

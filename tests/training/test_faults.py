@@ -57,7 +57,8 @@ BAD = [
                                           r"numbers in \[0, 1\)"),
     (("optimizer.betas=[0.9]",), r"optimizer.betas=\[0.9\] is not allowed"),
     (("optimizer.betas=0.9",), r"optimizer.betas=0.9 is not allowed"),
-    (("checkpoint_every=0",), r"checkpoint_every=0 is not allowed; allowed: an integer >= 1 \(conf/config.yaml"),
+    (("checkpoint_seconds=-1",), r"checkpoint_seconds=-1 is not allowed; allowed: a number of seconds >= 0 .*"
+                                 r"\(conf/config.yaml"),
     (("eval_batch_size=0",), r"eval_batch_size=0 is not allowed; allowed: an integer >= 1"),
     (("optimizer.eps=-1",), r"optimizer.eps=-1 is not allowed; allowed: a number >= 0.*conf/optimizer/adamw.yaml"),
     (("optimizer=sgd", "optimizer.momentum=1.5"), r"optimizer.momentum=1.5 is not allowed; allowed: a number in"),
@@ -289,7 +290,7 @@ def test_killed_after_the_final_checkpoint_the_rerun_uses_it(make_cfg, tmp_path)
 
 @pytest.mark.slow
 def test_kill_9_before_the_first_checkpoint_then_rerun_matches(tmp_path, data_root):
-    args = ("epochs=12", "model.width=16", "checkpoint_every=1000")
+    args = ("epochs=12", "model.width=16", "checkpoint_seconds=100000")
     ref = cli(tmp_path / "ref", data_root, *args)
     assert ref.returncode == 0, ref.stderr
     run_dir = tmp_path / "killed"
@@ -314,7 +315,7 @@ def test_kill_9_before_the_first_checkpoint_then_rerun_matches(tmp_path, data_ro
 
 @pytest.mark.slow
 def test_sigint_writes_a_checkpoint_like_sigterm_and_the_rerun_matches(tmp_path, data_root):
-    args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_every=1000")
+    args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_seconds=100000")
     assert cli(tmp_path / "ref", data_root, *args).returncode == 0
     run_dir = tmp_path / "int"
     proc = subprocess.Popen([sys.executable, "-m", "adamw_repro.training.train", "scale=smoke",

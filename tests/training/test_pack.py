@@ -80,7 +80,7 @@ def test_kill_9_of_a_pack_then_the_same_command_matches_an_uninterrupted_pack(tm
     ref_dir, killed_dir = tmp_path / "ref", tmp_path / "killed"
     ref_dir.mkdir()
     killed_dir.mkdir()
-    args = ("epochs=12", "model.width=16")
+    args = ("epochs=12", "model.width=16", "checkpoint_seconds=0")
     ref = pack_cli(runs_file(ref_dir, data_root, MEMBERS, *args))
     assert ref.returncode == 0, ref.stderr
     path = runs_file(killed_dir, data_root, MEMBERS, *args)

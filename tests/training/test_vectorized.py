@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from adamw_repro import names
 from adamw_repro.training.pack import compose_members, train_pack
 from adamw_repro.training.train import train
 from adamw_repro.training.vectorized import can_stack, stacked_step
 
 OPTIMIZERS = ("adam", "adamw", "adamw_torch", "sgd", "sgdw")
+FAMILY = {name: names.optimizer(name).family for name in OPTIMIZERS}
 SCHEDULE_SETS = (("schedule=cosine",), ("schedule=warm_restarts", "schedule.T0=1"), ("schedule=triangular",),
                  ("schedule=step",))
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +69,7 @@ def test_each_member_follows_its_solo_run(optimizer, make_cfg, tmp_path, data_ro
 def _step(name, theta, g, lr, decay, l2, steps=1):
     state = {}
     for t in range(1, steps + 1):
-        stacked_step(name, theta, g, state, lr=lr, decay=decay, l2=l2, t=[t] * len(lr))
+        stacked_step(FAMILY[name], theta, g, state, lr=lr, decay=decay, l2=l2, t=[t] * len(lr))
     return theta
 
 
@@ -80,7 +82,7 @@ def test_the_exact_identities_hold_for_the_vectorized_update():
     def run(name, decay, l2, momentum=0.9):
         theta, state = theta0.clone(), {}
         for t, g in enumerate(grads, 1):
-            stacked_step(name, theta, g, state, lr=lr, decay=decay, l2=l2, t=[t] * 3, momentum=momentum)
+            stacked_step(FAMILY[name], theta, g, state, lr=lr, decay=decay, l2=l2, t=[t] * 3, momentum=momentum)
         return theta
 
     zero = [0.0] * 3
@@ -96,7 +98,7 @@ def test_the_exact_identities_hold_for_the_vectorized_update():
     torch_form = [a * eta * (x / a) for a, x in zip(alpha, lam, strict=True)]
     assert torch.allclose(run("adamw", paper, zero), run("adamw_torch", torch_form, zero), atol=1e-6)
     theta = theta0.clone()  # a zero gradient scales every member by exactly (1 - eta_t * lambda)
-    stacked_step("adamw", theta, torch.zeros_like(theta), {}, lr=lr, decay=paper, l2=zero, t=[1] * 3)
+    stacked_step("adam", theta, torch.zeros_like(theta), {}, lr=lr, decay=paper, l2=zero, t=[1] * 3)
     for k in range(3):
         assert torch.equal(theta[k], theta0[k] * (1 - paper[k]))
 
@@ -119,7 +121,8 @@ def test_a_pack_is_deterministic_and_a_diverging_member_is_masked(tmp_path, data
 def test_kill_9_of_a_stacked_pack_then_the_same_command_matches_an_uninterrupted_pack(tmp_path, data_root):
     """Killed between two members' checkpoint writes or mid-epoch: members resume where their checkpoints
     are (one ahead waits, masked), and every member ends bitwise where the uninterrupted pack ends."""
-    rows = [("optimizer=sgdw", "optimizer.lr=0.1", "optimizer.weight_decay=0.001", f"seed={i}", "epochs=8")
+    rows = [("optimizer=sgdw", "optimizer.lr=0.1", "optimizer.weight_decay=0.001", f"seed={i}", "epochs=8",
+             "checkpoint_seconds=0")
             for i in range(3)]
 
     def pack_file(tag):

@@ -1,16 +1,18 @@
-"""The training loop: one readable loop, no framework.
+"""The training loop: one loop for a run alone or for the members of a pack, no framework.
 
-Batches are drawn from tensors already on the device (no per-sample Python work); the schedule writes
-lr = alpha * eta_t into the optimizer every batch; the loop checkpoints every `checkpoint_every` epochs
-and on SIGTERM (SLURM's warning before a time limit or preemption), so that a rerun resumes bitwise.
+`fit_members` holds the rules of an epoch, defined once: resume each member from its checkpoint, train an
+epoch, re-estimate BatchNorm statistics and evaluate when due (validation every `val_every` epochs, test every
+`test_every`, both always at the end), mark divergence, checkpoint (at an epoch end once `checkpoint_seconds`
+have passed since the last one, and on SIGTERM/SIGINT wherever the run is), then write each member's outputs.
+What trains the members is an engine: `SoloEngine` (one run with its own model and optimizer: a run alone and
+the members of a sequential pack) or vectorized.StackedEngine (a stacked pack). Batches are drawn from tensors
+already on the device; the schedule writes lr = alpha * eta_t into the optimizer every batch.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -18,21 +20,26 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from adamw_repro import runio
+from adamw_repro import names, runio
 from adamw_repro.checks import check_against_data
 from adamw_repro.runconfig import ConfigError, run_label
+from adamw_repro.schema import HISTORY_FIELDS, LOSS_AND_ERROR
+from adamw_repro.training import evaluation
+from adamw_repro.training.checkpoint import (
+    EXIT_PREEMPTED,
+    StopHandler,
+    StopRequested,
+    discard,
+    load_checkpoint,
+    save_checkpoint,
+)
 from adamw_repro.training.data import Splits, load_splits
+from adamw_repro.training.member import Member
 from adamw_repro.training.models import build_model
 from adamw_repro.training.optim import build_optimizer, parameter_groups, set_multiplier, set_weight_decay
 from adamw_repro.training.schedules import Plateau, build_schedule, restart_period
 
-HISTORY_FIELDS = ("epoch", "step", "lr", "train_loss", "train_error", "val_loss", "val_error",
-                  "test_loss", "test_error", "seconds")
-EXIT_PREEMPTED = 75  # EX_TEMPFAIL: the job stopped early on request and left a checkpoint to resume from
-
-
-class StopRequested(Exception):
-    """SIGTERM or SIGINT arrived; a checkpoint is written."""
+__all__ = ["EXIT_PREEMPTED", "Member", "Run", "SoloEngine", "fit", "fit_members", "pick_device"]
 
 
 def pick_device(name: str) -> torch.device:
@@ -51,23 +58,9 @@ def effective_lambda(opt_cfg, *, batch_size: int, train_size: int, period_epochs
     return opt_cfg.get("weight_decay") or 0.0
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, amp: bool) -> tuple[float, float]:
-    """Mean cross-entropy and error rate over (x, y), in large forward-only batches."""
-    model.eval()
-    loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)
-    wrong = torch.zeros((), device=x.device, dtype=torch.int64)
-    for i in range(0, len(x), batch):
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(x[i:i + batch])
-        loss_sum += nn.functional.cross_entropy(logits.float(), y[i:i + batch], reduction="sum").double()
-        wrong += (logits.argmax(1) != y[i:i + batch]).sum()
-    model.train()
-    return loss_sum.item() / len(x), wrong.item() / len(x)
-
-
 class Run:
-    """Everything a run needs to continue after a restart: model, optimizer, schedule, RNGs, history."""
+    """Everything a run needs to continue after a restart: model, optimizer, schedule, RNGs, history. In a
+    stacked pack its model and optimizer hold the member's state in the solo format at checkpoints."""
 
     def __init__(self, cfg, splits: Splits, device: torch.device):
         self.cfg, self.splits, self.device = cfg, splits, device
@@ -80,20 +73,32 @@ class Run:
         self.n_train = len(splits.x_train)
         self.steps_per_epoch = math.ceil(self.n_train / cfg.batch_size)
         self.schedule = build_schedule(cfg.schedule, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs)
+        self.restarts = names.schedule(cfg.schedule.name).restarts
         groups = parameter_groups(model, cfg.optimizer.decay_bias_and_norm)
         self.optimizer = build_optimizer(cfg.optimizer.name, groups, lr=cfg.optimizer.lr,
                                          weight_decay=self.lambda_at(0), betas=tuple(cfg.optimizer.betas),
                                          eps=cfg.optimizer.eps, momentum=cfg.optimizer.momentum,
                                          eager=not cfg.compile)
         self.batch_order = torch.Generator(device="cpu").manual_seed(cfg.seed)
-        self.epoch, self.step, self.history, self.seconds = 0, 0, [], 0.0
+        self.epoch, self.step, self.history, self.seconds, self.train_seconds = 0, 0, [], 0.0, 0.0
         self.perm, self.batch_index, self.diverged = None, 0, False
         self.train_sums = torch.zeros(2, device=device, dtype=torch.float64)
+        self.eval_bn = evaluation.eval_bn(cfg, model)
+        self.last_checkpoint = time.monotonic()
+
+    @property
+    def done(self) -> bool:
+        return self.diverged or self.epoch >= self.cfg.epochs
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(epoch, batch) where training continues: members of a stack at the same position train together."""
+        return self.epoch, self.batch_index if self.perm is not None else 0
 
     def period_epochs(self, step: int) -> float:
         """T of normalized weight decay: the budget, or the current period under warm restarts."""
         s = self.cfg.schedule
-        if s.name != "warm_restarts":
+        if not self.restarts:
             return self.cfg.epochs
         return restart_period(step, steps_per_epoch=self.steps_per_epoch, T0=s.T0,
                               T_mult=s.T_mult).length / self.steps_per_epoch
@@ -105,6 +110,14 @@ class Run:
     def eta(self, step: int) -> float:
         return self.schedule.eta if isinstance(self.schedule, Plateau) else self.schedule(step)
 
+    def start_epoch(self) -> None:
+        """Draw the epoch's batch order (unless resuming mid-epoch) and zero its running training sums."""
+        if self.perm is None:
+            self.perm = torch.randperm(self.n_train, generator=self.batch_order).to(self.device)
+            self.batch_index = 0
+            # Training loss and error as running sums over the epoch's batches: no extra pass over the data.
+            self.train_sums = torch.zeros(2, device=self.device, dtype=torch.float64)
+
     # -- checkpoints ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
@@ -113,8 +126,8 @@ class Run:
             "torch_rng": torch.get_rng_state(), "batch_order": self.batch_order.get_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "epoch": self.epoch, "step": self.step, "history": self.history, "seconds": self.seconds,
-            "perm": self.perm, "batch_index": self.batch_index, "train_sums": self.train_sums,
-            "diverged": self.diverged,
+            "train_seconds": self.train_seconds, "perm": self.perm, "batch_index": self.batch_index,
+            "train_sums": self.train_sums, "diverged": self.diverged,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -128,21 +141,19 @@ class Run:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         for key in ("epoch", "step", "history", "seconds", "perm", "batch_index", "train_sums"):
             setattr(self, key, state[key])
+        self.train_seconds = float(state.get("train_seconds", self.seconds))
         self.diverged = bool(state.get("diverged", False))
 
     # -- training ------------------------------------------------------------------------------------
     def train_epoch(self, stop_requested) -> None:
-        """One pass over the training set; resumes mid-epoch from a SIGTERM checkpoint."""
+        """The rest of the current epoch, batch by batch (from mid-epoch after a SIGTERM checkpoint)."""
         cfg, x, y = self.cfg, self.splits.x_train, self.splits.y_train
-        if self.perm is None:
-            self.perm = torch.randperm(self.n_train, generator=self.batch_order).to(self.device)
-            self.batch_index = 0
-            # Training loss and error as running sums over the epoch's batches: no extra pass over the data.
-            self.train_sums = torch.zeros(2, device=self.device, dtype=torch.float64)
+        self.start_epoch()
         # Config values read once: an OmegaConf lookup costs microseconds, a step a couple of milliseconds.
         b, amp, device_type = cfg.batch_size, cfg.amp, self.device.type
         normalized = cfg.optimizer.get("lambda_norm") is not None
         period = self.period_epochs(self.step)
+        sums = self.train_sums
         while self.batch_index < self.steps_per_epoch:
             if stop_requested():
                 raise StopRequested
@@ -161,31 +172,34 @@ class Run:
             loss.backward()
             self.optimizer.step()
             with torch.no_grad():
-                self.train_sums[0] += loss.double() * len(yb)
-                self.train_sums[1] += (logits.argmax(1) != yb).sum()
+                sums[0] += loss.double() * len(yb)
+                sums[1] += (logits.argmax(1) != yb).sum()
             self.step += 1
             self.batch_index += 1
         self.perm = None
 
-    def evaluate_epoch(self, seconds: float) -> dict:
-        """The epoch's history row. One device sync per epoch: a NaN or inf anywhere shows in the sums."""
-        cfg, s = self.cfg, self.splits
-        train_loss, wrong = (self.train_sums / self.n_train).tolist()
-        row = {"epoch": self.epoch + 1, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
-               "train_loss": train_loss, "train_error": wrong}
-        row["val_loss"], row["val_error"] = evaluate(self.forward, s.x_val, s.y_val, cfg.eval_batch_size, cfg.amp)
-        last = self.epoch + 1 == cfg.epochs
-        if last or (cfg.test_every and (self.epoch + 1) % cfg.test_every == 0):
-            row["test_loss"], row["test_error"] = evaluate(self.forward, s.x_test, s.y_test,
-                                                           cfg.eval_batch_size, cfg.amp)
-        else:  # the 10,000-sample test pass costs more than an epoch of training: not every epoch
-            row["test_loss"], row["test_error"] = math.nan, math.nan
-        if not (math.isfinite(train_loss) and math.isfinite(row["val_loss"])):
-            self.diverged = True
-        if self.diverged:  # a diverged run counts as wrong everywhere
-            row.update(train_error=1.0, val_error=1.0, test_error=1.0)
-        row["seconds"] = seconds
-        return row
+
+class SoloEngine:
+    """Trains one run with its own model and optimizer: a run alone, or a member of a sequential pack."""
+
+    def __init__(self, runs: list[Run]):
+        if len(runs) != 1:
+            raise ValueError(f"SoloEngine trains one run, got {len(runs)}")
+        self.runs = runs
+
+    def train_epoch(self, active: list[int], stop_requested) -> None:
+        self.runs[active[0]].train_epoch(stop_requested)
+
+    def evaluate(self, active: list[int], x: torch.Tensor, y: torch.Tensor) -> dict[int, tuple[float, float]]:
+        run = self.runs[active[0]]
+        return {active[0]: evaluation.evaluate(run.forward, x, y, run.cfg.eval_batch_size, run.cfg.amp)}
+
+    def recompute_bn(self, active: list[int]) -> None:
+        run = self.runs[active[0]]
+        evaluation.recompute_bn_statistics(run.model, run.splits.x_train[:run.cfg.bn_samples])
+
+    def sync(self, k: int) -> None:
+        """Member k's model and optimizer are up to date for a checkpoint (nothing to do: they train in place)."""
 
 
 def configure_torch(cfg, device: torch.device) -> None:
@@ -199,120 +213,171 @@ def configure_torch(cfg, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-class StopHandler:
-    """SIGTERM (scancel, SLURM's --signal before the limit, preemption) and SIGINT (Ctrl-C) ask the loop to
-    checkpoint and stop. Calling it gives the signal's name once one arrived, else None."""
-
-    def __init__(self):
-        self.signal = None
-        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
-
-    def _handle(self, signum, frame) -> None:
-        self.signal = signal.Signals(signum).name
-
-    def __call__(self) -> str | None:
-        return self.signal
-
-    def restore(self) -> None:
-        """Give the signals back (an in-process caller keeps its own Ctrl-C)."""
-        for s, h in self.previous.items():
-            signal.signal(s, h)
-
-
-def load_checkpoint(path: Path, device: torch.device) -> dict | None:
-    """The resume state in `path`, or None. Read with weights_only=True: tensors and plain containers only,
-    so a replaced file cannot run code. An unreadable file (truncated, empty, foreign) is moved aside and
-    named on stderr; the run then starts from scratch instead of failing the same way on every rerun."""
-    if not path.exists():
-        return None
-    try:
-        data = path.read_bytes()
-    except OSError as err:  # the disk, not the file: stop rather than set a good checkpoint aside
-        raise ConfigError(f"{path} cannot be read ({err.strerror}); check the file system and rerun") from None
-    try:
-        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-        if not isinstance(state, dict) or "config_digest" not in state:
-            raise ValueError("not a checkpoint of this project")
-        return state
-    except Exception as err:  # noqa: BLE001 torch raises many types for a bad file; each means "unreadable"
-        moved = runio.move_aside(path, "corrupt")
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-        print(f"warning: {path} is unreadable ({type(err).__name__}: {reason}); moved to {moved.name}; "
-              f"the run starts from scratch", file=sys.stderr)
-        return None
-
-
 def fit(cfg, run_cfg: dict, digest: str, run_dir: Path, splits: Splits | None = None) -> dict:
-    """Train (or resume) the run and write config.yaml, history.csv, checkpoint.pt and metrics.json.
+    """Train (or resume) one run and write config.yaml, history.csv, checkpoint.pt and metrics.json.
 
     `splits`: data already on the device (a pack loads them once for all its members)."""
+    return fit_members([Member(cfg, run_cfg, digest, Path(run_dir))], splits=splits)[Path(run_dir)]
+
+
+def fit_members(members: list[Member], splits: Splits | None = None, engine=SoloEngine,
+                pack: dict | None = None) -> dict[Path, dict]:
+    """Train (or resume) the members together with `engine` and write each one's outputs; run_dir -> metrics.
+
+    Members must share their data (and, for a stacked engine, what vectorized.SHARED lists)."""
     start = time.perf_counter()
-    device = pick_device(cfg.device)
-    configure_torch(cfg, device)
+    cfg0 = members[0].cfg
+    device = pick_device(cfg0.device)
+    configure_torch(cfg0, device)
     try:
-        splits = load_splits(cfg.data, device) if splits is None else splits
+        splits = load_splits(cfg0.data, device) if splits is None else splits
     except (FileNotFoundError, PermissionError, ValueError) as err:  # the loaders name the file and the fix
         raise ConfigError(str(err)) from None
-    check_against_data(cfg, len(splits.x_train))
-    run = Run(cfg, splits, device)
+    runs, resumed, finals = [], [], []
+    for m in members:
+        check_against_data(m.cfg, len(splits.x_train))
+        run, resumed_from, final = resume(m, splits, device)
+        runs.append(run)
+        resumed.append(resumed_from)
+        finals.append(final)
+    todo = [k for k, run in enumerate(runs) if finals[k] is None and not run.done]
+    first_step_seconds, first_step_unix = time.perf_counter() - start, time.time()
+    loop_start = time.perf_counter()
+    if todo:
+        train_members(members, runs, todo, engine, splits)
+    loop_seconds = time.perf_counter() - loop_start
+    results = {}
+    for k, (m, run) in enumerate(zip(members, runs, strict=True)):
+        if finals[k] is not None:  # summarized from the final checkpoint: the speed of the process that trained
+            speed = finals[k].get("speed") or {}
+        else:
+            speed = {"steps_per_second": run.step / max(loop_seconds, 1e-9) if k in todo else 0.0,
+                     "train_steps_per_second": run.step / max(run.train_seconds, 1e-9),
+                     "first_step_seconds": first_step_seconds, "first_step_unix": first_step_unix}
+            save_checkpoint(m.run_dir / "checkpoint.pt",
+                            {**run.state_dict(), "config_digest": m.digest, "final": True, "speed": speed})
+        runio.write_csv(m.run_dir / "history.csv", HISTORY_FIELDS, run.history)
+        metrics = summarize(run, m.digest, device, **speed, resumed_from=resumed[k],
+                            **({"pack": pack} if pack else {}))
+        runio.write_json(m.run_dir / "metrics.json", metrics)  # written last: its presence marks a finished run
+        results[m.run_dir] = metrics
+    return results
+
+
+def resume(member: Member, splits: Splits, device: torch.device) -> tuple[Run, float | None, dict | None]:
+    """The member's Run, resumed from its checkpoint when there is one of its config: (run, the epoch it
+    resumed from or None, the final checkpoint's state when the run had finished training, else None)."""
+    run_dir = member.run_dir
+    run = Run(member.cfg, splits, device)
     run_dir.mkdir(parents=True, exist_ok=True)
     runio.remove_stale_tmp(run_dir)  # half-written files of a killed writer
-    ckpt_path = run_dir / "checkpoint.pt"
-    resumed_from, state = None, load_checkpoint(ckpt_path, device)
-    if state is not None and state["config_digest"] != digest:
+    path = run_dir / "checkpoint.pt"
+    state = load_checkpoint(path, device)
+    if state is not None and state["config_digest"] != member.digest:
         runio.set_aside_run(run_dir, state["config_digest"])
         state = None
-    finished = state is not None and bool(state.get("final"))
+    resumed_from = None
     if state is not None:  # also the final one: killed before metrics.json, the run is only summarized
-        run.load_state_dict(state)
-        # mid-epoch (a signal) when the epoch's batch order is saved; else at the epoch boundary
-        resumed_from = run.epoch + (run.batch_index / run.steps_per_epoch if run.perm is not None else 0)
-    runio.write_yaml(run_dir / "config.yaml", run_cfg)
-    first_step_seconds = time.perf_counter() - start
-    progress = Progress(cfg, run_dir)
-
-    def save() -> None:  # a resume checkpoint; the final one (below) also keeps the run's speed
-        runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": False})
-
-    stop_requested = StopHandler()  # from here on a signal ends in a checkpoint, not a traceback
-    loop_start = time.perf_counter()
-    first_step_unix = time.time()  # the benchmark compares it with the time the process was started
-    steps_before, train_seconds = run.step, 0.0
-    while run.epoch < cfg.epochs and not run.diverged:
-        t0 = time.perf_counter()
         try:
-            run.train_epoch(stop_requested)
-        except StopRequested:
-            run.seconds += time.perf_counter() - t0
-            save()
-            stop_requested.restore()
-            print(f"stopped on {stop_requested()} at epoch {run.epoch} step {run.step}; checkpoint {ckpt_path}; "
-                  "the same command resumes", file=sys.stderr)
-            sys.exit(EXIT_PREEMPTED)
-        run.seconds += time.perf_counter() - t0
-        train_seconds += time.perf_counter() - t0
-        row = run.evaluate_epoch(run.seconds)
-        if isinstance(run.schedule, Plateau):
-            run.schedule.step(row["val_loss"])
-        run.history.append(row)
-        run.epoch += 1
-        progress.update(row)
-        if run.epoch % cfg.checkpoint_every == 0 and run.epoch < cfg.epochs and not run.diverged:
-            save()
-    loop_seconds = time.perf_counter() - loop_start
-    stop_requested.restore()
-    steps = run.step - steps_before
-    speed = {"steps_per_second": steps / max(loop_seconds, 1e-9),
-             "train_steps_per_second": steps / max(train_seconds, 1e-9),
-             "first_step_seconds": first_step_seconds, "first_step_unix": first_step_unix}
-    if finished:  # summarized from the final checkpoint: the speed of the process that trained
-        speed = state.get("speed") or speed
-    else:
-        runio.torch_save(ckpt_path, {**run.state_dict(), "config_digest": digest, "final": True, "speed": speed})
-    runio.write_csv(run_dir / "history.csv", HISTORY_FIELDS, run.history)
-    metrics = summarize(run, digest, device, **speed, resumed_from=resumed_from)
-    runio.write_json(run_dir / "metrics.json", metrics)  # written last: its presence marks a finished run
-    return metrics
+            run.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:  # loads, but does not fit
+            discard(path, err, "does not fit this run's model or optimizer")
+            run, state = Run(member.cfg, splits, device), None
+        else:  # mid-epoch (a signal) when the epoch's batch order is saved; else at the epoch boundary
+            resumed_from = run.epoch + (run.batch_index / run.steps_per_epoch if run.perm is not None else 0)
+    runio.write_yaml(run_dir / "config.yaml", member.run_cfg)
+    final = state if state is not None and state.get("final") else None
+    return run, resumed_from, final
+
+
+def train_members(members: list[Member], runs: list[Run], todo: list[int], engine_cls, splits: Splits) -> None:
+    """The epochs of every member in `todo`, with their evaluations and checkpoints. Members at the same
+    position (epoch, batch) train together; one ahead of the others waits for them (a stack resumed after
+    a kill -9 that caught its members' checkpoints at different epochs)."""
+    engine = engine_cls([runs[k] for k in todo])
+    index = {k: i for i, k in enumerate(todo)}  # member -> its place in the engine
+    progress = {k: Progress(runs[k].cfg, members[k].run_dir) for k in todo}
+
+    def save(k: int) -> None:
+        engine.sync(index[k])
+        save_checkpoint(members[k].run_dir / "checkpoint.pt",
+                        {**runs[k].state_dict(), "config_digest": members[k].digest, "final": False})
+        runs[k].last_checkpoint = time.monotonic()
+
+    stop = StopHandler()  # from here on a signal ends in checkpoints, not a traceback
+    try:
+        while live := [k for k in todo if not runs[k].done]:
+            position = min(runs[k].position for k in live)
+            active = [k for k in live if runs[k].position == position]
+            t0 = time.perf_counter()
+            try:
+                engine.train_epoch([index[k] for k in active], stop)
+            except StopRequested:
+                for k in live:
+                    save(k)
+                    print(f"stopped on {stop()} at epoch {runs[k].epoch} step {runs[k].step}; checkpoint "
+                          f"{members[k].run_dir / 'checkpoint.pt'}; the same command resumes", file=sys.stderr)
+                sys.exit(EXIT_PREEMPTED)
+            train_seconds = (time.perf_counter() - t0) / len(active)
+            rows = evaluate_epoch(engine, runs, active, index, splits)
+            for k in active:
+                run = runs[k]
+                run.train_seconds += train_seconds
+                run.seconds += train_seconds + rows[k].pop("_eval_seconds")
+                rows[k]["seconds"] = run.seconds
+                if isinstance(run.schedule, Plateau):
+                    run.schedule.step(rows[k]["val_loss"])
+                run.history.append(rows[k])
+                run.epoch += 1
+                progress[k].update(rows[k])
+                if checkpoint_due(run):
+                    save(k)
+    finally:
+        stop.restore()
+
+
+def evaluate_epoch(engine, runs: list[Run], active: list[int], index: dict, splits: Splits) -> dict[int, dict]:
+    """Each active member's history row for the epoch just trained: BatchNorm statistics re-estimated once,
+    then validation and test where due (members of one engine share val_every and test_every)."""
+    t0 = time.perf_counter()
+    cfg, epoch = runs[active[0]].cfg, runs[active[0]].epoch + 1
+    val_due, test_due = (evaluation.due(every, epoch, cfg.epochs) for every in (cfg.val_every, cfg.test_every))
+    ids = [index[k] for k in active]
+    results = {"val": {}, "test": {}}
+    if (val_due or test_due) and cfg.bn_samples > 0:
+        engine.recompute_bn(ids)
+    if val_due:
+        results["val"] = engine.evaluate(ids, splits.x_val, splits.y_val)
+    if test_due:
+        results["test"] = engine.evaluate(ids, splits.x_test, splits.y_test)
+    seconds = (time.perf_counter() - t0) / len(active)
+    return {k: {**epoch_row(runs[k], results["val"].get(index[k]), results["test"].get(index[k])),
+                "_eval_seconds": seconds} for k in active}
+
+
+def epoch_row(run: Run, val: tuple[float, float] | None, test: tuple[float, float] | None) -> dict:
+    """The epoch's history row (schema.HISTORY_FIELDS but `seconds`). One device sync per epoch: a NaN or inf
+    anywhere in training shows in the running sums; a diverged run counts as wrong everywhere from then on."""
+    train_loss, wrong = (run.train_sums / run.n_train).tolist()
+    (val_loss, val_error), (test_loss, test_error) = val or (math.nan, math.nan), test or (math.nan, math.nan)
+    row = {"epoch": run.epoch + 1, "step": run.step, "lr": run.cfg.optimizer.lr * run.eta(run.step - 1),
+           "train_loss": train_loss, "train_error": wrong, "val_loss": val_loss, "val_error": val_error,
+           "test_loss": test_loss, "test_error": test_error,
+           "eval_bn": run.eval_bn if val is not None or test is not None else ""}
+    if not math.isfinite(train_loss) or any(r is not None and not math.isfinite(r[0]) for r in (val, test)):
+        run.diverged = True
+    if run.diverged:
+        row.update(train_error=1.0, val_error=1.0, test_error=1.0)
+    return row
+
+
+def checkpoint_due(run: Run) -> bool:
+    """A resume checkpoint at this epoch end: every epoch with checkpoint_seconds = 0, else once that long
+    has passed since the last one (runs of seconds then write none but the final one; SIGTERM writes one)."""
+    if run.done:
+        return False
+    every = run.cfg.checkpoint_seconds
+    return every == 0 or time.monotonic() - run.last_checkpoint >= every
 
 
 class Progress:
@@ -333,20 +398,23 @@ class Progress:
 
     def update(self, row: dict) -> None:
         if self.writer is not None:
-            for key in HISTORY_FIELDS[2:9]:
+            for key in ("lr", *LOSS_AND_ERROR):
                 if math.isfinite(row[key]):
                     self.writer.add_scalar(key, row[key], row["epoch"])
             self.writer.flush()
         if row["epoch"] % self.every == 0 or time.monotonic() - self.last >= 60:
             self.last = time.monotonic()
-            print(f"[{self.label}] epoch {row['epoch']}: train loss {row['train_loss']:.4g}, "
-                  f"val error {row['val_error']:.4f}, lr {row['lr']:.3g}", file=sys.stderr, flush=True)
+            val = f"val error {row['val_error']:.4f}" if math.isfinite(row["val_error"]) else "not evaluated"
+            print(f"[{self.label}] epoch {row['epoch']}: train loss {row['train_loss']:.4g}, {val}, "
+                  f"lr {row['lr']:.3g}", file=sys.stderr, flush=True)
 
 
 def summarize(run: Run, digest: str, device: torch.device, **extra) -> dict:
-    history = run.history
-    final = {k: history[-1][k] for k in HISTORY_FIELDS[3:9]} if history else {}
-    best = min(history, key=lambda r: r["val_error"]) if history else {}
+    """metrics.json (schema.METRICS_KEYS): final and best values, budget, speed, evaluation, provenance."""
+    history, cfg = run.history, run.cfg
+    final = {k: history[-1][k] for k in LOSS_AND_ERROR} if history else {}
+    evaluated = [r for r in history if math.isfinite(r["val_error"])]
+    best = min(evaluated, key=lambda r: r["val_error"]) if evaluated else {}
     return {
         "status": "diverged" if run.diverged else "ok",
         "final": final,
@@ -355,13 +423,25 @@ def summarize(run: Run, digest: str, device: torch.device, **extra) -> dict:
         "epochs": run.epoch, "steps": run.step, "steps_per_epoch": run.steps_per_epoch,
         "lambda_effective": run.lambda_at(0),
         "train_size": run.n_train,
-        "scale": run.cfg.scale.name if "scale" in run.cfg else "adhoc",
+        "scale": cfg.scale.name if "scale" in cfg else "adhoc",
         "wall_seconds": run.seconds, **extra,
+        "evaluation": {"bn": run.eval_bn, "bn_samples": min(cfg.bn_samples, run.n_train),
+                       "val_every": cfg.val_every, "test_every": cfg.test_every},
         "config_digest": digest,
-        "provenance": runio.provenance(device),
+        "provenance": runio.provenance(**device_info(device)),
     }
+
+
+def device_info(device: torch.device) -> dict:
+    info = {"torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    else:
+        import platform
+
+        info["cpu"] = platform.processor() or platform.machine()
+    return info
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("use python -m adamw_repro.training.train")
-

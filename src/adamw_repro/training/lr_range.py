@@ -40,7 +40,8 @@ def range_test(cfg: DictConfig, run_dir: Path) -> dict:
 
     from adamw_repro import runio
     from adamw_repro.training.data import load_splits
-    from adamw_repro.training.loop import Run, configure_torch, evaluate, pick_device
+    from adamw_repro.training.evaluation import evaluate, recompute_bn_statistics
+    from adamw_repro.training.loop import Run, configure_torch, pick_device
 
     name = cfg.optimizer.name
     if name not in cfg.lr_range.bounds:
@@ -63,7 +64,8 @@ def range_test(cfg: DictConfig, run_dir: Path) -> dict:
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
-        if step % every == 0 or step == steps - 1:
+        if step % every == 0 or step == steps - 1:  # the network's accuracy, not stale BatchNorm averages
+            recompute_bn_statistics(run.model, s.x_train[:cfg.bn_samples])
             _, val_error = evaluate(run.model, s.x_val, s.y_val, cfg.eval_batch_size, False)
             rows.append({"step": step, "lr": lr, "train_loss": loss.item(),
                          "train_accuracy": (logits.argmax(1) == s.y_train[idx]).float().mean().item(),

@@ -22,29 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-
-from omegaconf import DictConfig
 
 from adamw_repro import runio
 from adamw_repro.checks import check_config
 from adamw_repro.compose import Composer
 from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
+from adamw_repro.training.member import Member
 from adamw_repro.training.train import exit_now, finished_metrics
 
 MODES = ("auto", "sequential", "vectorized")
-
-
-@dataclass
-class Member:
-    """One run of a pack: its composed config, the digest that identifies it, and where it writes."""
-
-    cfg: DictConfig
-    run_cfg: dict
-    digest: str
-    run_dir: Path
-    done_file: Path | None = None
 
 
 def read_runs_file(path: Path) -> list[dict]:
@@ -87,15 +74,21 @@ def unfinished(members: list[Member]) -> list[Member]:
 
 
 def resolve_mode(mode: str, members: list[Member]) -> str:
-    """`auto`: vectorized on a GPU when the members can share a stacked model, else sequential."""
+    """`auto`: vectorized on a GPU when the members can share a stacked model, else sequential. A forced
+    `vectorized` whose members cannot share one (another optimizer without a stacked update, different
+    budgets, ...) is refused with one line, never trained with another optimizer's arithmetic."""
+    from adamw_repro.training.vectorized import stack_problem
+
+    problem = stack_problem([m.cfg for m in members])
+    if mode == "vectorized" and problem:
+        raise ConfigError(f"--mode vectorized: these runs cannot share a stacked model: {problem}; "
+                          "allowed: --mode sequential or auto (scale.pack_mode in conf/scale/)")
     if mode != "auto":
         return mode
     import torch
 
-    from adamw_repro.training.vectorized import can_stack
-
     on_gpu = torch.cuda.is_available() and all(m.cfg.device in ("auto", "cuda") for m in members)
-    return "vectorized" if on_gpu and len(members) > 1 and can_stack([m.cfg for m in members]) else "sequential"
+    return "vectorized" if on_gpu and len(members) > 1 and problem is None else "sequential"
 
 
 def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
@@ -107,23 +100,23 @@ def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
             stamp(m)
     if not todo:
         return results
-    if resolve_mode(mode, todo) == "vectorized":
-        from adamw_repro.training.vectorized import fit_stacked
+    from adamw_repro.training.data import load_splits
+    from adamw_repro.training.loop import fit_members, pick_device
 
-        results.update(fit_stacked(todo))
+    if resolve_mode(mode, todo) == "vectorized":
+        from adamw_repro.training.vectorized import StackedEngine
+
+        results.update(fit_members(todo, engine=StackedEngine, pack={"mode": "vectorized", "members": len(todo)}))
         for m in todo:
             stamp(m)
         return results
-    from adamw_repro.training.data import load_splits
-    from adamw_repro.training.loop import fit, pick_device
-
     data = {}  # the data of each distinct data config and device, loaded once for the whole pack
     for m in todo:
         device = pick_device(m.cfg.device)
         key = json.dumps([m.run_cfg["data"], str(device)], sort_keys=True, default=str)
         if key not in data:
             data[key] = load_splits(m.cfg.data, device)
-        results[m.run_dir] = fit(m.cfg, m.run_cfg, m.digest, m.run_dir, splits=data[key])
+        results.update(fit_members([m], splits=data[key]))
         stamp(m)
     return results
 
