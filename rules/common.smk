@@ -1,7 +1,7 @@
 # The workflow's decisions live in adamw_repro.workflow.dag (tested without Snakemake): the selected scale and
-# experiments, the run table, each run's outputs, packs, resources and the dry run's plan. This file builds
-# the one Dag of this Snakemake process (PIPELINE: Snakemake runs this file in its own module, which has a DAG); the rules only wire its answers. Every hyperparameter and sweep
-# lives in conf/ (Hydra).
+# experiments, the run table, each run's outputs, packs, resources and the dry run's plan. This file builds the
+# one Dag of this Snakemake process, PIPELINE (not DAG: Snakemake runs this file in its own module, which has a
+# DAG); the rules only wire its answers. Every hyperparameter and sweep lives in conf/ (Hydra).
 import os
 import sys
 

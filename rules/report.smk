@@ -1,6 +1,7 @@
 # Aggregation, one rule per figure (each with its caption for `snakemake --report`), the report. All are
 # light: on a cluster they run where snakemake runs, instead of waiting in the queue.
 
+
 # `snakemake --report report.html --config scale=S`: this scale's figures, report.md and run table.
 report: "../reports/captions/workflow.rst"
 

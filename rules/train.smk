@@ -92,7 +92,7 @@ checkpoint tune:
 
 rule train_tuned:
     """The tune stage's new runs, trained in packs (one per tune seed, side by side) once the tune stage has
-    named them; the checkpoint below then updates the PIPELINE."""
+    named them; the checkpoint below then updates the DAG."""
     input:
         data=ancient(rules.prepare_data.output[0]),
         tuned=rules.tune.output[0],
@@ -118,14 +118,17 @@ rule train_tuned:
 
 
 checkpoint tuned_trained:
-    """All packs of an experiment's tune stage are done. A checkpoint, so that the PIPELINE is updated and reads
+    """All packs of an experiment's tune stage are done. A checkpoint, so that the DAG is updated and reads
     the tuned runs' outputs as existing files (a rule cannot declare outputs unknown when it is parsed); on
     the next invocation they are known, and a changed config retrains them in the packs above. (One
     checkpoint over all packs: a checkpoint per pack would be discovered, and run, one after another.)"""
     localrule: True
     input:
-        lambda wildcards: expand(rules.train_tuned.output[0], experiment=wildcards.experiment,
-                                 chunk=range(PIPELINE.tuned_chunks(wildcards.experiment))),
+        lambda wildcards: expand(
+            rules.train_tuned.output[0],
+            experiment=wildcards.experiment,
+            chunk=range(PIPELINE.tuned_chunks(wildcards.experiment)),
+        ),
     output:
         f"{PIPELINE.results}/tuned/{{experiment}}.trained",
     log:
