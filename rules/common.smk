@@ -19,7 +19,7 @@ except ValueError as err:  # SweepError too: a YAML syntax error, named with its
 if dag.report_notice(config, sys.argv):
     print(dag.report_notice(config, sys.argv), file=sys.stderr)
 # Jobs run the package of this checkout, also inside a conda environment that does not install it.
-os.environ["PYTHONPATH"] = PIPELINE.job_pythonpath()
+os.environ.update(PIPELINE.job_environment())
 # The main process forms the packs of unfinished runs; a job's own Snakemake reads the ones it wrote (onstart).
 PIPELINE.form_packs(workflow.is_main_process)
 
@@ -30,3 +30,11 @@ onstart:
         PIPELINE.check_slurm(getattr(workflow.executor_plugin, "name", ""), workflow.local_exec)
     except ValueError as err:
         raise WorkflowError(str(err))
+
+
+def experiment_runs(wildcards):
+    """The experiment's run outputs; a tuned experiment's once its tune stage's checkpoints are done."""
+    if wildcards.experiment in PIPELINE.tuned_experiments:
+        checkpoints.tune.get(experiment=wildcards.experiment)
+        checkpoints.tuned_trained.get(experiment=wildcards.experiment)
+    return PIPELINE.experiment_outputs(wildcards.experiment)

@@ -6,14 +6,6 @@
 report: "../reports/captions/workflow.rst"
 
 
-def experiment_runs(wildcards):
-    """The experiment's run outputs; a tuned experiment's once its tune stage's checkpoints are done."""
-    if wildcards.experiment in PIPELINE.tuned_experiments:
-        checkpoints.tune.get(experiment=wildcards.experiment)
-        checkpoints.tuned_trained.get(experiment=wildcards.experiment)
-    return PIPELINE.experiment_outputs(wildcards.experiment)
-
-
 rule experiment_done:
     """All runs of one experiment are finished: lists their directories. One such job per experiment, so
     that one experiment waiting for its tune stage does not hold back the runs of the others."""

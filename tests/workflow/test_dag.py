@@ -147,8 +147,8 @@ def test_resources_and_time_limits_come_from_the_scale_and_the_throughput_table(
     assert d.pack_resources()["runtime"] == 1  # the LR range test: the scale's runtime
     d.form_packs(main_process=True)
     assert d.train_retries == 2  # one job each, plus one for a transient failure
-    assert d.job_pythonpath() == str(ROOT / "src")
-    assert Dag(ROOT, SMOKE, {"PYTHONPATH": "/x"}).job_pythonpath().endswith(":/x")
+    assert d.job_environment() == {"PYTHONPATH": str(ROOT / "src")}
+    assert Dag(ROOT, SMOKE, {"PYTHONPATH": "/x"}).job_environment()["PYTHONPATH"] == f"{ROOT / 'src'}:/x"
     assert re.fullmatch(r"[0-9a-f]{16}", d.script_digest("scripts/figures/clr.py"))
 
 

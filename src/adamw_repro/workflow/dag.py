@@ -287,10 +287,11 @@ class Dag:
             self.environ.get("SBATCH_PARTITION")
         check_slurm_request(partition or None, self.environ.get("SBATCH_ACCOUNT"), self.gpus)
 
-    def job_pythonpath(self) -> str:
-        """PYTHONPATH for the jobs: the package of this checkout first, also inside a conda environment that
-        does not install it."""
-        return os.pathsep.join(filter(None, [str(self.basedir / "src"), self.environ.get("PYTHONPATH")]))
+    def job_environment(self) -> dict[str, str]:
+        """What the jobs need in their environment: PYTHONPATH with the package of this checkout first, also
+        inside a conda environment that does not install it."""
+        pythonpath = [str(self.basedir / "src"), self.environ.get("PYTHONPATH")]
+        return {"PYTHONPATH": os.pathsep.join(filter(None, pythonpath))}
 
     # -- figures and the report --------------------------------------------------------------------------------
     def figure_caption(self, figure: str) -> str:
