@@ -133,6 +133,7 @@ class Resolver:
             try:
                 check_config(resolved, self.choices(run), self.conf_dir)
             except ConfigError as err:
-                shown = " ".join(setting) or "(the defaults)"
+                values = [o for o in setting if not self.composer.is_choice(self.composer.parse(o))]
+                shown = " ".join(values) or "(the defaults)"
                 raise SweepError(f"{self._where(run)}: {shown}: {err}") from None
         return len(runs)
