@@ -1,18 +1,26 @@
-"""Benchmark: optimizer steps per second and start-up time of a default MNIST-1D run on one CPU thread,
-side by side with a plain torch DataLoader + torch.optim loop over the same model and data.
+"""Benchmark: the training loop against the machine's limit, side by side in one process, one CPU thread.
 
-    python scripts/bench_train.py [--epochs 10] [--repeats 3]
+    python scripts/bench_train.py [--repeats 5] [--epochs 15]
 
-Runs alternate (ours, plain, ours, plain, ...) so that machine noise hits both alike; medians are printed
-as a markdown table. "train steps/s" counts only the training loop (no evaluation) in both; "run steps/s"
-is ours including its per-epoch validation pass; "start to first step" is from process spawn to the first
-training step (interpreter, imports, config, data, model).
+The floor is a *bare step*: the quick testbed (1-D CNN with BatchNorm, 32 channels, batch 128, MNIST-1D 4,000
+samples) trained by a tight loop outside the project (plain torch, torch.optim.AdamW, random batches, nothing
+else). Against it, per step and as a ratio to the bare step:
+- the project's loop (loop.fit) under each evaluation setting the scales use: a grid cell (validation and test
+  at the end only, the heatmaps), curves with the test set every epoch (Fig. 4), validation every epoch (CLR's
+  time to target), the default single run (`python -m adamw_repro.training.train`: validation every epoch),
+  and a run with per-layer telemetry every 4 steps; each including its BatchNorm re-estimations, evaluations,
+  checkpoints and output files;
+- single costs, in bare steps: one BatchNorm re-estimation (bn_samples = 1,024), a validation pass (2,000), a
+  test pass (10,000), a checkpoint written, one telemetry sample.
+Variants alternate within each repeat (machine noise hits all alike); medians over repeats are printed as
+markdown, with the load average before and after. `--startup` also times process start to first step.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,82 +29,151 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 
-PLAIN = r'''
-import json, sys, time
-import numpy as np
-import torch
-from torch.utils.data import DataLoader, TensorDataset
-sys.path.insert(0, sys.argv[2])
-from adamw_repro.training.models.mnist1d import cnn            # the same network and data as the default run
-from adamw_repro.training.data.mnist1d import cache_path
-from omegaconf import OmegaConf
-torch.set_num_threads(1)
-cfg = OmegaConf.load(sys.argv[3])
-data = np.load(cache_path(cfg))
-n = cfg.train_size
-x = torch.from_numpy(data["x"][:n, None, :]); y = torch.from_numpy(data["y"][:n])
-torch.manual_seed(0)
-model = cnn(1, 10, 32, 3, False)
-opt = torch.optim.AdamW(model.parameters(), lr=0.001, weight_decay=0.0)
-loader = DataLoader(TensorDataset(x, y), batch_size=128, shuffle=True)
-first = None; steps = 0; t0 = time.perf_counter()
-for epoch in range(int(sys.argv[1])):
-    for xb, yb in loader:
-        if first is None:
-            first = time.time(); t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
-        opt.zero_grad(); loss.backward(); opt.step(); steps += 1
-print(json.dumps({"steps_per_second": steps / (time.perf_counter() - t0), "first_step_unix": first}))
-'''
+# The loop's evaluation settings, as the experiments set them (conf/experiment/*.yaml).
+SETTINGS = {
+    "grid cell (val + test at the end: fig1, fig2, figS3)": ("experiment=fig1_schedules",),
+    "test error every epoch (fig4)": ("val_every=0", "test_every=1"),
+    "validation every epoch (clr)": ("val_every=1", "test_every=0"),
+    "default single run (train.py)": (),
+    "telemetry every 4 steps": ("experiment=fig1_schedules", "telemetry_every=4"),
+}
 
 
-def ours(epochs: int, data_root: Path, out: Path) -> dict:
-    spawn = time.time()
-    subprocess.run([sys.executable, "-m", "adamw_repro.training.train", f"epochs={epochs}", "threads=1",
-                    f"data.root={data_root}", f"hydra.run.dir={out}", "test_every=0"],
-                   check=True, capture_output=True, cwd=ROOT)
-    m = json.loads((out / "metrics.json").read_text())
-    return {"train": m["train_steps_per_second"], "run": m["steps_per_second"],
-            "start": m["first_step_unix"] - spawn}
+def compose(*overrides: str):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=["scale=quick", *overrides])
 
 
-def plain(epochs: int, data_cfg: Path) -> dict:
-    spawn = time.time()
-    out = subprocess.run([sys.executable, "-c", PLAIN, str(epochs), str(ROOT / "src"), str(data_cfg)],
-                         check=True, capture_output=True, text=True, cwd=ROOT)
-    m = json.loads(out.stdout)
-    return {"train": m["steps_per_second"], "run": m["steps_per_second"], "start": m["first_step_unix"] - spawn}
+def bare_step_seconds(splits, epochs: int) -> float:
+    """Seconds per step of the tight loop (the floor)."""
+    import torch
+
+    from adamw_repro.training.models.mnist1d import cnn
+
+    torch.manual_seed(0)
+    model = cnn(1, 10, 32, 3, True)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.03, weight_decay=0.5, foreach=False)
+    x, y = splits.x_train, splits.y_train
+    gen = torch.Generator().manual_seed(0)
+    steps, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), 128):
+            idx = perm[i:i + 128]
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+    return (time.perf_counter() - start) / steps
+
+
+def loop_step_seconds(cfg, splits, run_dir: Path) -> float:
+    """Seconds per step of loop.fit on this config: training, evaluations, checkpoints and outputs."""
+    from adamw_repro.runconfig import config_digest, run_config
+    from adamw_repro.training.loop import fit
+
+    rc = run_config(cfg)
+    start = time.perf_counter()
+    metrics = fit(cfg, rc, config_digest(rc), run_dir, splits=splits)
+    return (time.perf_counter() - start) / metrics["steps"]
+
+
+def single_costs(cfg, splits, tmp: Path) -> dict[str, float]:
+    """Seconds of one BatchNorm re-estimation, validation pass, test pass, checkpoint and telemetry sample."""
+    import torch
+
+    from adamw_repro.training import evaluation
+    from adamw_repro.training.checkpoint import save_checkpoint
+    from adamw_repro.training.loop import Run
+    from adamw_repro.training.telemetry import Telemetry
+
+    run = Run(cfg, splits, torch.device("cpu"))
+    model, b = run.model, cfg.eval_batch_size
+    tel = Telemetry(model, 1)
+    loss = torch.nn.functional.cross_entropy(model(splits.x_train[:128]), splits.y_train[:128])
+    loss.backward()
+
+    def timed(fn, n=5):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - start) / n
+
+    def telemetry_sample():
+        tel.before_step()
+        tel.after_step()
+
+    return {
+        "BatchNorm re-estimation (1,024 samples)":
+            timed(lambda: evaluation.recompute_bn_statistics(model, splits.x_train[:cfg.bn_samples])),
+        "validation pass (2,000 samples)": timed(lambda: evaluation.evaluate(model, splits.x_val, splits.y_val, b,
+                                                                             False)),
+        "test pass (10,000 samples)": timed(lambda: evaluation.evaluate(model, splits.x_test, splits.y_test, b,
+                                                                        False)),
+        "checkpoint written": timed(lambda: save_checkpoint(tmp / "ckpt.pt", run.state_dict())),
+        "telemetry sample (every weight)": timed(telemetry_sample, n=50),
+    }
+
+
+def startup_seconds(tmp: Path, data_root: Path) -> float:
+    """Process start to first training step of `python -m adamw_repro.training.train`."""
+    spawn, out = time.time(), tmp / f"startup-{time.monotonic_ns()}"
+    subprocess.run([sys.executable, "-m", "adamw_repro.training.train", "epochs=1", f"data.root={data_root}",
+                    f"hydra.run.dir={out}"], check=True, capture_output=True, cwd=ROOT,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    return json.loads((out / "metrics.json").read_text())["first_step_unix"] - spawn
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=15, help="epochs of the bare loop (a quick run's budget)")
+    parser.add_argument("--startup", action="store_true", help="also time process start to first step")
     args = parser.parse_args()
+    import torch
+
+    from adamw_repro.training.data import load_splits
+
+    torch.set_num_threads(1)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        from hydra import compose, initialize_config_dir
-        from omegaconf import OmegaConf
-
-        from adamw_repro.training.data.mnist1d import generate
-
-        with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=[f"data.root={tmp / 'data'}"])
-        generate(cfg.data)
-        data_cfg = tmp / "data.yaml"
-        OmegaConf.save(cfg.data, data_cfg)
-        results = {"ours (adamw_repro.training.train)": [], "plain DataLoader + torch.optim": []}
-        for i in range(args.repeats):
-            results["ours (adamw_repro.training.train)"].append(ours(args.epochs, tmp / "data", tmp / f"run{i}"))
-            results["plain DataLoader + torch.optim"].append(plain(args.epochs, data_cfg))
-    print(f"default MNIST-1D run (CNN 32 channels, batch 128, 4,000 samples), {args.epochs} epochs, 1 thread, "
-          f"median of {args.repeats} alternating runs\n")
-    print("| loop | train steps/s | run steps/s (with validation) | start to first step (s) |")
-    print("|---|---|---|---|")
-    for name, rows in results.items():
-        med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-        print(f"| {name} | {med['train']:.0f} | {med['run']:.0f} | {med['start']:.2f} |")
+        cfgs = {name: compose(*ov, f"data.root={tmp / 'data'}", "progress_seconds=1e9")
+                for name, ov in SETTINGS.items()}
+        splits = load_splits(next(iter(cfgs.values())).data, "cpu")
+        times: dict[str, list[float]] = {"bare step (tight loop, outside the project)": []}
+        times |= {name: [] for name in cfgs}
+        costs: dict[str, list[float]] = {}
+        startup = []
+        for r in range(args.repeats):
+            times["bare step (tight loop, outside the project)"].append(bare_step_seconds(splits, args.epochs))
+            for name, cfg in cfgs.items():
+                times[name].append(loop_step_seconds(cfg, splits, tmp / f"{r}-{len(times[name])}-{hash(name)}"))
+            for name, seconds in single_costs(cfgs["grid cell (val + test at the end: fig1, fig2, figS3)"], splits,
+                                              tmp).items():
+                costs.setdefault(name, []).append(seconds)
+            if args.startup:
+                startup.append(startup_seconds(tmp, tmp / "data"))
+    bare = statistics.median(times["bare step (tight loop, outside the project)"])
+    print(f"quick testbed (CNN + BatchNorm, 32 channels, batch 128, 4,000 samples), 1 thread, median of "
+          f"{args.repeats} alternating repeats; load average {load_before[0]:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after\n")
+    print("| loop | ms per step | ratio to the bare step |\n|---|---|---|")
+    for name, values in times.items():
+        med = statistics.median(values)
+        print(f"| {name} | {1e3 * med:.3f} | {med / bare:.3f} |")
+    print("\n| single cost | ms | in bare steps |\n|---|---|---|")
+    for name, values in costs.items():
+        med = statistics.median(values)
+        print(f"| {name} | {1e3 * med:.2f} | {med / bare:.2f} |")
+    if startup:
+        print(f"\nprocess start to first training step: {statistics.median(startup):.2f} s (median)")
 
 
 if __name__ == "__main__":

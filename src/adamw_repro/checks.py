@@ -83,13 +83,24 @@ def check_config(cfg, choices: Mapping[str, str] | None = None, conf_dir: Path |
     seconds = cfg["checkpoint_seconds"]
     _need(_is_number(seconds) and math.isfinite(seconds) and seconds >= 0, cfg, "checkpoint_seconds", seconds,
           "a number of seconds >= 0 (0: a checkpoint every epoch)")
+    _need(_is_int(cfg["telemetry_every"]) and cfg["telemetry_every"] >= 0, cfg, "telemetry_every",
+          cfg["telemetry_every"], "an integer >= 0 (0: no telemetry)")
+    progress = cfg["progress_seconds"]
+    _need(_is_number(progress) and math.isfinite(progress) and progress >= 0, cfg, "progress_seconds", progress,
+          "a number of seconds >= 0 (0: a progress line every epoch)")
     if sched["name"] == "plateau" and cfg["val_every"] != 1:
         raise ConfigError(f"schedule=plateau steps on the validation loss of every epoch, but val_every="
                           f"{cfg['val_every']}; allowed: val_every=1 with plateau (conf/config.yaml, the "
                           "experiment file or val_every=...)")
     _need(_is_int(cfg["seed"]) and cfg["seed"] >= 0, cfg, "seed", cfg["seed"], "an integer >= 0")
     _need(cfg["device"] in ("auto", "cpu", "cuda"), cfg, "device", cfg["device"], "auto, cpu, cuda")
-    train_size, batch_size = cfg["data"].get("train_size"), cfg["batch_size"]
+    train_size, pool, batch_size = cfg["data"].get("train_size"), cfg["data"].get("pool_size"), cfg["batch_size"]
+    if train_size is not None:
+        _need(_is_int(train_size) and train_size >= 1, cfg, "data.train_size", train_size, "an integer >= 1")
+    if pool is not None and _is_int(train_size):
+        least = train_size + int(cfg["data"].get("val_size") or 0)
+        _need(_is_int(pool) and pool >= least, cfg, "data.pool_size", pool,
+              f"null or an integer >= data.train_size + data.val_size = {least}")
     if _is_int(train_size) and _is_int(batch_size) and batch_size > train_size:
         raise ConfigError(f"batch_size={batch_size} is larger than the training set (data.train_size="
                           f"{train_size}); allowed: 1..{train_size} (conf/config.yaml or batch_size=...)")

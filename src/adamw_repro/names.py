@@ -115,6 +115,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                heatmap=("optimizer",)),
     Experiment("clr", "Smith's cyclical learning rates (Tables 1 and 3)", ("optimizer", "schedule"), (10,)),
     Experiment("blog_decays", "ExponentialLR and ReduceLROnPlateau beside cosine", ("optimizer", "schedule"), ()),
+    Experiment("timescale", "Since the paper: the best weight decay as the training set grows (EMA timescale)",
+               ("train_size",), ()),
+    Experiment("rotation", "Since the paper: rotational equilibrium of scale-invariant weights",
+               ("optimizer", "alpha"), ()),
 )}
 
 

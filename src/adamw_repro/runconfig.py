@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Keys of the composed config that do not change what a run computes: where the data live, how often
 # to checkpoint, the sweep a run belongs to. The same run on another machine keeps its digest.
-NOT_PART_OF_RUN = ("sweep", "hydra", "scale", "threads", "checkpoint_seconds", "lr_range", "tensorboard")
+NOT_PART_OF_RUN = ("sweep", "hydra", "scale", "threads", "checkpoint_seconds", "progress_seconds", "lr_range",
+                  "tensorboard")
 NOT_PART_OF_DATA = ("root", "generate", "verify_checksums")
 
 

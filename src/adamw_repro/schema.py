@@ -35,6 +35,9 @@ HISTORY_FIELDS = (
 LOSS_AND_ERROR = HISTORY_FIELDS[3:9]  # the evaluated quantities: metrics.json's "final" holds these
 EVAL_BN = ("recomputed", "running", "none", "")
 STATUSES = ("ok", "diverged")
+# telemetry.csv (runs with telemetry_every > 0): one row per epoch and weight tensor (training/telemetry.py).
+TELEMETRY_FIELDS = ("epoch", "step", "layer", "scale_invariant", "weight_norm", "angular_update",
+                    "grad_weight_ratio", "samples")
 
 # metrics.json: written last, atomically; its presence with the run's config digest marks a finished run.
 METRICS_KEYS = {

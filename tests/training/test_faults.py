@@ -290,7 +290,7 @@ def test_killed_after_the_final_checkpoint_the_rerun_uses_it(make_cfg, tmp_path)
 
 @pytest.mark.slow
 def test_kill_9_before_the_first_checkpoint_then_rerun_matches(tmp_path, data_root):
-    args = ("epochs=12", "model.width=16", "checkpoint_seconds=100000")
+    args = ("epochs=12", "model.width=16", "checkpoint_seconds=100000", "progress_seconds=0")
     ref = cli(tmp_path / "ref", data_root, *args)
     assert ref.returncode == 0, ref.stderr
     run_dir = tmp_path / "killed"
@@ -315,7 +315,8 @@ def test_kill_9_before_the_first_checkpoint_then_rerun_matches(tmp_path, data_ro
 
 @pytest.mark.slow
 def test_sigint_writes_a_checkpoint_like_sigterm_and_the_rerun_matches(tmp_path, data_root):
-    args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_seconds=100000")
+    args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_seconds=100000",
+            "progress_seconds=0")
     assert cli(tmp_path / "ref", data_root, *args).returncode == 0
     run_dir = tmp_path / "int"
     proc = subprocess.Popen([sys.executable, "-m", "adamw_repro.training.train", "scale=smoke",

@@ -35,7 +35,7 @@ def write_cifar(root: Path, name: str, per_file: int = 20, n_test: int = 30) -> 
     """Tiny CIFAR-10/100 files in torchvision's layout; returns train images, labels, test images, labels."""
     rng = np.random.default_rng(0)
     classes = 10 if name == "cifar10" else 100
-    cls = cifar.DATASETS[name][0]
+    cls = cifar.DATASETS[name][0]  # torchvision's file list and folder
     folder = root / cls.base_folder
     label_key = "labels" if name == "cifar10" else "fine_labels"
     train_x, train_y = [], []
@@ -53,7 +53,7 @@ def write_cifar(root: Path, name: str, per_file: int = 20, n_test: int = 30) -> 
 
 
 def cifar_cfg(root: Path, name: str = "cifar10", **overrides) -> dict:
-    # verify_checksums=False: the tiny files cannot match the official md5 sums (see cifar._trusting).
+    # verify_checksums=False: the tiny files cannot match the official md5 sums.
     return {"name": name, "root": str(root), "val_size": 10, "split_seed": 0, "augment": True,
             "verify_checksums": False, **overrides}
 
@@ -70,7 +70,7 @@ def expected_normalized(train_x: np.ndarray, train_idx: torch.Tensor, x: np.ndar
 
 
 @pytest.mark.parametrize("name,classes", [("cifar10", 10), ("cifar100", 100)])
-def test_cifar_loads_through_torchvision(tmp_path, name, classes):
+def test_cifar_loads_its_batch_files(tmp_path, name, classes):
     train_x, train_y, test_x, test_y = write_cifar(tmp_path, name)
     splits = cifar.load(cifar_cfg(tmp_path, name), "cpu")
     train_idx, val_idx = carve_validation(len(train_x), 10, 0)
@@ -128,16 +128,15 @@ def test_unknown_cifar_name(tmp_path):
         cifar.load(cifar_cfg(tmp_path, "cifar1000"), "cpu")
 
 
-def test_download_cifar_uses_torchvision_with_download(tmp_path, monkeypatch):
+def test_download_fetches_the_md5_checked_archive_and_never_unpickles(tmp_path, monkeypatch):
     calls = []
-
-    class FakeCIFAR10:
-        def __init__(self, root, train, download):
-            calls.append((root, train, download))
-
-    monkeypatch.setattr("torchvision.datasets.CIFAR10", FakeCIFAR10)
+    monkeypatch.setattr("torchvision.datasets.utils.download_and_extract_archive",
+                        lambda url, root, filename, md5: calls.append((url, root, filename, md5)))
     assert download.main(["cifar10", "--root", str(tmp_path)]) == 0
-    assert calls == [(str(tmp_path), True, True), (str(tmp_path), False, True)]
+    (url, root, filename, md5), = calls
+    assert url.startswith("https://") and root == str(tmp_path) and filename.endswith(".tar.gz") and len(md5) == 32
+    write_cifar(tmp_path, "cifar10")  # once its files are there, nothing is fetched again
+    assert download.main(["cifar10", "--root", str(tmp_path)]) == 0 and len(calls) == 1
 
 
 # --- ImageNet32 ---------------------------------------------------------------------------------------------
@@ -262,3 +261,33 @@ def test_imagenet32_batches_are_read_by_a_restricted_unpickler(tmp_path, monkeyp
                                          r"global (posix|os)\.system"):
         imagenet32.read_batch(evil)
     assert not (tmp_path / "pwned").exists()
+
+
+class _Payload:
+    """A pickled object whose unpickling would create a file: what a hostile batch file carries."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_crafted_cifar_batch_file_is_refused_and_runs_nothing(tmp_path, verify):
+    write_cifar(tmp_path, "cifar10")
+    marker = tmp_path / "PWNED"
+    folder = tmp_path / cifar.DATASETS["cifar10"][0].base_folder
+    _pickle(folder / "data_batch_1", {"data": _Payload(marker), "labels": [0]})
+    with pytest.raises((ValueError, FileNotFoundError), match="data_batch_1"):
+        cifar.load(cifar_cfg(tmp_path, verify_checksums=verify), "cpu")
+    assert not marker.exists()
+
+
+def test_a_cifar_training_subset_is_the_head_of_the_full_one_and_the_validation_split_stays(tmp_path):
+    write_cifar(tmp_path, "cifar10")
+    full = cifar.load(cifar_cfg(tmp_path, augment=False), "cpu")
+    part = cifar.load(cifar_cfg(tmp_path, augment=False, train_size=40), "cpu")
+    assert torch.equal(part.y_train, full.y_train[:40]) and torch.equal(part.y_val, full.y_val)
+    with pytest.raises(ValueError, match=r"data.train_size=500 is not allowed; allowed: 1..90"):
+        cifar.load(cifar_cfg(tmp_path, train_size=500), "cpu")

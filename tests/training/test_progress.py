@@ -21,16 +21,24 @@ def test_a_run_is_named_by_its_settings(make_cfg):
         assert part in label, label
 
 
-def test_progress_lines_carry_the_name_and_come_at_least_once_a_minute(make_cfg, tmp_path, monkeypatch, capsys):
+def test_progress_lines_carry_the_name_and_come_every_progress_seconds(make_cfg, tmp_path, monkeypatch, capsys):
     from adamw_repro.training import loop
 
-    clock = iter(range(0, 10_000, 61))  # every epoch "takes" 61 s
+    clock = iter(range(0, 100_000, 10))  # every call to the clock "takes" 10 s
     monkeypatch.setattr(loop.time, "monotonic", lambda: next(clock))
-    cfg = make_cfg("epochs=30", "optimizer=adamw")
-    train(cfg, tmp_path / "run")
+    train(make_cfg("epochs=30", "optimizer=adamw", "progress_seconds=30"), tmp_path / "run")
     lines = [line for line in capsys.readouterr().err.splitlines() if "] epoch " in line]
-    assert len(lines) == 30  # one per epoch, although 10 % of the run is 3 epochs
-    assert lines[0].startswith("[adhoc adamw ") and "(run)] epoch 1:" in lines[0]
+    assert 3 <= len(lines) < 30  # a line once 30 s have passed, not one per epoch
+    assert lines[0].startswith("[adhoc adamw ") and "(run)] epoch " in lines[0]
+
+
+def test_a_short_run_prints_no_progress_and_a_long_one_every_epoch_with_progress_seconds_0(make_cfg, tmp_path,
+                                                                                           capsys):
+    train(make_cfg("epochs=2", "optimizer=adamw"), tmp_path / "quiet")
+    assert "] epoch " not in capsys.readouterr().err  # seconds long: the summary line says it all
+    train(make_cfg("epochs=3", "optimizer=adamw", "progress_seconds=0"), tmp_path / "every")
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "] epoch " in ln]
+    assert [ln.split("] epoch ")[1].split(":")[0] for ln in lines] == ["1", "2", "3"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed here")

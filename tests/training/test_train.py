@@ -80,7 +80,7 @@ def test_a_changed_config_is_not_taken_for_finished(make_cfg, tmp_path):
 def test_kill_9_mid_run_then_rerun_resumes_and_matches(tmp_path, data_root):
     """SIGKILL after the first checkpoints, rerun the same command: resumed, same final metrics."""
     args = ("epochs=30", "model.width=16", "optimizer=adamw", "optimizer.weight_decay=0.001", "schedule=cosine",
-            "checkpoint_seconds=0")
+            "checkpoint_seconds=0", "progress_seconds=0")
     ref = cli(tmp_path / "ref", data_root, *args)
     assert ref.returncode == 0, ref.stderr
     run_dir = tmp_path / "killed"
@@ -107,7 +107,8 @@ def test_kill_9_mid_run_then_rerun_resumes_and_matches(tmp_path, data_root):
 @pytest.mark.runs
 @pytest.mark.slow
 def test_sigterm_writes_a_mid_epoch_checkpoint_and_the_rerun_matches(tmp_path, data_root):
-    args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_seconds=100000")
+    args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_seconds=100000",
+            "progress_seconds=0")
     assert cli(tmp_path / "ref", data_root, *args).returncode == 0
     run_dir = tmp_path / "term"
     proc = subprocess.Popen([sys.executable, "-m", "adamw_repro.training.train", "scale=smoke",

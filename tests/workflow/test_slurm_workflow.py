@@ -78,7 +78,7 @@ def test_smoke_scale_through_the_users_profile_fits_the_node_and_equals_a_local_
 
 def long_experiment(work: Path, epochs: int = 400) -> str:
     """A smoke-scale experiment with one run long enough (400 epochs: ~10 s) to interrupt mid-way."""
-    doc = {"experiment_name": "long_smoke", "test_every": 0, "checkpoint_seconds": 0.5,
+    doc = {"experiment_name": "long_smoke", "test_every": 0, "checkpoint_seconds": 0.5, "progress_seconds": 0,
            "sweep": {"smoke": {"seeds": [0], "grid": {"epochs": [epochs], "model.width": [16]}}}}
     (work / "conf/experiment/long_smoke.yaml").write_text("# @package _global_\n" + yaml.safe_dump(doc))
     return "long_smoke"

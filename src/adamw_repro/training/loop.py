@@ -23,7 +23,7 @@ from torch import nn
 from adamw_repro import names, runio
 from adamw_repro.checks import check_against_data
 from adamw_repro.runconfig import ConfigError, run_label
-from adamw_repro.schema import HISTORY_FIELDS, LOSS_AND_ERROR
+from adamw_repro.schema import HISTORY_FIELDS, LOSS_AND_ERROR, TELEMETRY_FIELDS
 from adamw_repro.training import evaluation
 from adamw_repro.training.checkpoint import (
     EXIT_PREEMPTED,
@@ -38,6 +38,7 @@ from adamw_repro.training.member import Member
 from adamw_repro.training.models import build_model
 from adamw_repro.training.optim import build_optimizer, parameter_groups, set_multiplier, set_weight_decay
 from adamw_repro.training.schedules import Plateau, build_schedule, restart_period
+from adamw_repro.training.telemetry import Telemetry
 
 __all__ = ["EXIT_PREEMPTED", "Member", "Run", "SoloEngine", "fit", "fit_members", "pick_device"]
 
@@ -84,6 +85,7 @@ class Run:
         self.perm, self.batch_index, self.diverged = None, 0, False
         self.train_sums = torch.zeros(2, device=device, dtype=torch.float64)
         self.eval_bn = evaluation.eval_bn(cfg, model)
+        self.telemetry = Telemetry(model, cfg.telemetry_every) if cfg.telemetry_every else None
         self.last_checkpoint = time.monotonic()
 
     @property
@@ -128,6 +130,7 @@ class Run:
             "epoch": self.epoch, "step": self.step, "history": self.history, "seconds": self.seconds,
             "train_seconds": self.train_seconds, "perm": self.perm, "batch_index": self.batch_index,
             "train_sums": self.train_sums, "diverged": self.diverged,
+            "telemetry": self.telemetry.state_dict() if self.telemetry else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -143,6 +146,8 @@ class Run:
             setattr(self, key, state[key])
         self.train_seconds = float(state.get("train_seconds", self.seconds))
         self.diverged = bool(state.get("diverged", False))
+        if self.telemetry is not None and state.get("telemetry") is not None:
+            self.telemetry.load_state_dict(state["telemetry"])
 
     # -- training ------------------------------------------------------------------------------------
     def train_epoch(self, stop_requested) -> None:
@@ -153,7 +158,7 @@ class Run:
         b, amp, device_type = cfg.batch_size, cfg.amp, self.device.type
         normalized = cfg.optimizer.get("lambda_norm") is not None
         period = self.period_epochs(self.step)
-        sums = self.train_sums
+        sums, telemetry = self.train_sums, self.telemetry
         while self.batch_index < self.steps_per_epoch:
             if stop_requested():
                 raise StopRequested
@@ -170,7 +175,12 @@ class Run:
             loss = nn.functional.cross_entropy(logits.float(), yb)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            sampled = telemetry is not None and telemetry.wants(self.step)
+            if sampled:
+                telemetry.before_step()
             self.optimizer.step()
+            if sampled:
+                telemetry.after_step()
             with torch.no_grad():
                 sums[0] += loss.double() * len(yb)
                 sums[1] += (logits.argmax(1) != yb).sum()
@@ -257,6 +267,8 @@ def fit_members(members: list[Member], splits: Splits | None = None, engine=Solo
             save_checkpoint(m.run_dir / "checkpoint.pt",
                             {**run.state_dict(), "config_digest": m.digest, "final": True, "speed": speed})
         runio.write_csv(m.run_dir / "history.csv", HISTORY_FIELDS, run.history)
+        if run.telemetry is not None:
+            runio.write_csv(m.run_dir / "telemetry.csv", TELEMETRY_FIELDS, run.telemetry.rows)
         metrics = summarize(run, m.digest, device, **speed, resumed_from=resumed[k],
                             **({"pack": pack} if pack else {}))
         runio.write_json(m.run_dir / "metrics.json", metrics)  # written last: its presence marks a finished run
@@ -329,6 +341,8 @@ def train_members(members: list[Member], runs: list[Run], todo: list[int], engin
                     run.schedule.step(rows[k]["val_loss"])
                 run.history.append(rows[k])
                 run.epoch += 1
+                if run.telemetry is not None:
+                    run.telemetry.end_epoch(run.epoch, run.step)
                 progress[k].update(rows[k])
                 if checkpoint_due(run):
                     save(k)
@@ -381,12 +395,12 @@ def checkpoint_due(run: Run) -> bool:
 
 
 class Progress:
-    """Progress on stderr: a line per ~10 % of the run, and at least one a minute, so a long run shows where it
-    is without flooding the log of a short one; each line names the run by its settings. With
-    `tensorboard=true`, every epoch's row also goes to TensorBoard (<run dir>/tensorboard)."""
+    """Progress on stderr: a line at the first epoch end `progress_seconds` after the last one (30 s by default),
+    so a long run shows where it is and a run of seconds prints only its summary; each line names the run by
+    its settings. With `tensorboard=true`, every epoch's row also goes to TensorBoard (<run dir>/tensorboard)."""
 
     def __init__(self, cfg, run_dir: Path):
-        self.every, self.label = max(1, cfg.epochs // 10), run_label(cfg, run_dir.name)
+        self.every, self.label = cfg.progress_seconds, run_label(cfg, run_dir.name)
         self.last, self.writer = time.monotonic(), None
         if cfg.get("tensorboard"):
             try:  # optional: only runs that ask for it need the package
@@ -402,7 +416,7 @@ class Progress:
                 if math.isfinite(row[key]):
                     self.writer.add_scalar(key, row[key], row["epoch"])
             self.writer.flush()
-        if row["epoch"] % self.every == 0 or time.monotonic() - self.last >= 60:
+        if time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
             val = f"val error {row['val_error']:.4f}" if math.isfinite(row["val_error"]) else "not evaluated"
             print(f"[{self.label}] epoch {row['epoch']}: train loss {row['train_loss']:.4g}, {val}, "

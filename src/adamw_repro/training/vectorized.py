@@ -30,7 +30,7 @@ from adamw_repro.training.optim import parameter_groups, set_multiplier, set_wei
 
 # What members of one stacked model must share; seed, alpha, lambda and the schedule may differ.
 SHARED = ("model", "data", "batch_size", "epochs", "device", "amp", "compile", "channels_last", "eval_batch_size",
-          "val_every", "test_every", "bn_samples")
+          "val_every", "test_every", "bn_samples", "telemetry_every")
 SHARED_OPTIMIZER = ("name", "betas", "eps", "momentum", "decay_bias_and_norm")
 
 
@@ -46,6 +46,8 @@ def stack_problem(cfgs) -> str | None:
         return f"optimizer={row.name} has no stacked update (names.OPTIMIZERS row: stacked=False)"
     if first.compile or first.amp:
         return "compile=true and amp=true are not supported in a stacked pack"
+    if first.telemetry_every:
+        return "telemetry is recorded by sequential packs only (telemetry_every > 0)"
     for key in SHARED:
         if any(plain(c, key) != plain(first, key) for c in cfgs):
             return f"the members differ in {key}"

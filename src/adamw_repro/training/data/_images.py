@@ -67,6 +67,7 @@ def build_splits(
     val_size: int,
     split_seed: int,
     device: torch.device | str,
+    train_size: int | None = None,
     num_classes: int,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None,
     name: str,
@@ -76,6 +77,11 @@ def build_splits(
     train_x = torch.from_numpy(np.ascontiguousarray(train_images))
     train_y = torch.from_numpy(np.asarray(train_labels, dtype=np.int64))
     train_idx, val_idx = carve_validation(len(train_x), val_size, split_seed)
+    if train_size is not None:  # the first ones in the files' (shuffled) order: smaller sets nest in larger ones
+        if not 0 < train_size <= len(train_idx):
+            raise ValueError(f"data.train_size={train_size} is not allowed; allowed: 1..{len(train_idx)} (the "
+                             f"images left after data.val_size={val_size}) (conf/data/{name}.yaml)")
+        train_idx = train_idx[:train_size]
     x_train_u8, x_val_u8 = train_x[train_idx], train_x[val_idx]
     # Statistics of the images the model trains on: the validation images stay unseen.
     mean, std = channel_mean_std(x_train_u8, device)

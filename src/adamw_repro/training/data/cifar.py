@@ -1,7 +1,10 @@
-"""CIFAR-10 and CIFAR-100, read by torchvision's own dataset classes, as normalized tensors on the device.
+"""CIFAR-10 and CIFAR-100 from their official batch files, as normalized tensors on the device.
 
-Nothing is downloaded here: a missing data set stops the run with the command that fetches it
-(`adamw_repro.training.data.download` is the one place that downloads).
+The batch files are Python pickles: they are read by the project's restricted unpickler (data/safe_pickle.py),
+never by plain pickle (torchvision's dataset classes use pickle.load), whatever `verify_checksums` says, so a
+replaced file cannot run code. With `verify_checksums` (the default) each file's md5 must be the official one
+(torchvision's list). Nothing is downloaded here: a missing data set stops the run with the command that
+fetches it (`adamw_repro.training.data.download` is the one place that downloads).
 """
 
 import hashlib
@@ -9,13 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from adamw_repro.training.data._images import Splits, build_splits
 from adamw_repro.training.data.augment import augment as pad_crop_flip
+from adamw_repro.training.data.safe_pickle import load_pickle
 
-DATASETS: dict[str, tuple[type[CIFAR10], int]] = {"cifar10": (CIFAR10, 10), "cifar100": (CIFAR100, 100)}
+# name -> (torchvision's class: only its file list, md5 sums and folder are read; the label key; classes)
+DATASETS: dict[str, tuple[type[CIFAR10], str, int]] = {"cifar10": (CIFAR10, "labels", 10),
+                                                        "cifar100": (CIFAR100, "fine_labels", 100)}
 
 
 def fetch_hint(name: str, root: str | Path) -> str:
@@ -28,41 +35,39 @@ def fetch_hint(name: str, root: str | Path) -> str:
 
 
 def _files(cls: type[CIFAR10]) -> list[str]:
-    return [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+    return [name for name, _ in cls.train_list + cls.test_list]
 
 
 def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _trusting(cls: type[CIFAR10], folder: Path) -> type[CIFAR10]:
-    """`cls` with its expected md5 sums replaced by those of the files now in `folder`.
-
-    torchvision refuses files whose md5 differs from the official archive's, so it cannot read the tiny files
-    the tests write in the real format. This subclass keeps every line of torchvision's reading code and only
-    makes its integrity check agree with the disk; it is used only when `data.verify_checksums=false`.
-    """
-    return type(
-        f"Unverified{cls.__name__}",
-        (cls,),
-        {
-            "train_list": [[name, _md5(folder / name)] for name, _ in cls.train_list],
-            "test_list": [[name, _md5(folder / name)] for name, _ in cls.test_list],
-            "meta": {**cls.meta, "md5": _md5(folder / cls.meta["filename"])},
-        },
-    )
+def read_batch(path: Path, label_key: str, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 3, 32, 32) uint8 and 0-based labels of one official batch file (a pickled dict: 'data' N x 3072,
+    1024 red values then green then blue; the labels under `label_key`)."""
+    entry = load_pickle(path, "a CIFAR batch file", "delete the data set's folder and fetch it again")
+    if not isinstance(entry, dict) or "data" not in entry or label_key not in entry:
+        raise ValueError(f"{path}: not a CIFAR batch file (expected a dict with 'data' and '{label_key}')")
+    data = np.asarray(entry["data"], dtype=np.uint8)
+    labels = np.asarray(entry[label_key], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise ValueError(f"{path}: expected 'data' N x 3072 and N labels, got {data.shape} and {len(labels)}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"{path}: labels must be 0..{classes - 1}, got {labels.min()}..{labels.max()}")
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def load(cfg: Mapping[str, Any], device: torch.device | str) -> Splits:
     """CIFAR-10 or CIFAR-100 (`cfg["name"]`) from `cfg["root"]` as a `Splits` on `device`.
 
     Keys of `cfg` (conf/data/cifar10.yaml): name, root, val_size (validation images carved from the training
-    set), split_seed, augment (pad-4 crop + flip on the device), verify_checksums (default true).
+    set), train_size (null: the rest), split_seed, augment (pad-4 crop + flip on the device), verify_checksums
+    (default true: each file's md5 must be the official one).
     """
     name = cfg["name"]
     if name not in DATASETS:
         raise ValueError(f"data.name={name!r} is not a CIFAR data set; choose one of {sorted(DATASETS)}")
-    cls, num_classes = DATASETS[name]
+    cls, label_key, classes = DATASETS[name]
     root = Path(cfg["root"])
     folder = root / cls.base_folder
     missing = [file for file in _files(cls) if not (folder / file).is_file()]
@@ -70,27 +75,24 @@ def load(cfg: Mapping[str, Any], device: torch.device | str) -> Splits:
         raise FileNotFoundError(
             f"{name} not found: {folder} lacks {', '.join(missing)}. {fetch_hint(name, root)}"
         )
-    if not cfg.get("verify_checksums", True):
-        cls = _trusting(cls, folder)
-    try:
-        train = cls(str(root), train=True, download=False)
-        test = cls(str(root), train=False, download=False)
-    except RuntimeError as err:  # torchvision's answer to an md5 mismatch
-        raise FileNotFoundError(
-            f"{name} under {folder} is corrupted or incomplete ({err}). Delete that folder and fetch it "
-            "again. "
-            f"{fetch_hint(name, root)}"
-        ) from err
-    # torchvision holds images as (N, H, W, C) uint8; the models want (N, C, H, W).
+    if cfg.get("verify_checksums", True):
+        bad = [file for file, md5 in cls.train_list + cls.test_list if _md5(folder / file) != md5]
+        if bad:
+            raise FileNotFoundError(f"{name} under {folder} is corrupted or incomplete ({', '.join(bad)}: md5 "
+                                    f"differs from the official files). Delete that folder and fetch it again. "
+                                    f"{fetch_hint(name, root)}")
+    train = [read_batch(folder / file, label_key, classes) for file, _ in cls.train_list]
+    test_images, test_labels = read_batch(folder / cls.test_list[0][0], label_key, classes)
     return build_splits(
-        train.data.transpose(0, 3, 1, 2),
-        train.targets,
-        test.data.transpose(0, 3, 1, 2),
-        test.targets,
+        np.concatenate([images for images, _ in train]),
+        np.concatenate([labels for _, labels in train]),
+        test_images,
+        test_labels,
         val_size=int(cfg["val_size"]),
         split_seed=int(cfg["split_seed"]),
+        train_size=int(cfg["train_size"]) if cfg.get("train_size") is not None else None,
         device=device,
-        num_classes=num_classes,
+        num_classes=classes,
         augment=pad_crop_flip if cfg.get("augment", True) else None,
         name=name,
     )

@@ -13,13 +13,18 @@ CHOICES = ("cifar10", "cifar100", "imagenet32")
 
 
 def download(name: str, root: Path) -> None:
-    """Download CIFAR-10 or CIFAR-100 (train and test) into `root` with torchvision; no-op when present."""
+    """Download CIFAR-10 or CIFAR-100 (the official archive, md5-checked) into `root` and unpack it; no-op when
+    its files are there. The batch files are never unpickled here: the loader reads them with its restricted
+    unpickler (torchvision's dataset classes would pickle.load them)."""
     from torchvision.datasets import CIFAR10, CIFAR100  # late: `--help` should not pay for importing torch
+    from torchvision.datasets.utils import download_and_extract_archive
 
     cls = {"cifar10": CIFAR10, "cifar100": CIFAR100}[name]
+    folder = root / cls.base_folder
+    if all((folder / file).is_file() for file, _ in cls.train_list + cls.test_list):
+        return
     root.mkdir(parents=True, exist_ok=True)
-    for train in (True, False):
-        cls(str(root), train=train, download=True)
+    download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,6 @@ The official ImageNet validation set (`val_data`) serves as the test set; the va
 the training set, as for CIFAR.
 """
 
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import torch
 
 from adamw_repro.training.data._images import Splits, build_splits
 from adamw_repro.training.data.augment import augment as pad_crop_flip
+from adamw_repro.training.data.safe_pickle import load_pickle
 
 NUM_CLASSES = 1000
 TRAIN_FILES = tuple(f"train_data_batch_{i}" for i in range(1, 11))
@@ -42,27 +42,6 @@ def _find(root: Path, name: str) -> Path | None:
     return None
 
 
-# What the official batch files hold: a dict of numpy arrays and lists. numpy arrays unpickle through these
-# names (numpy 1 and 2 spellings; `_frombuffer` for pickle protocol 5); `_codecs.encode` carries the raw
-# bytes of arrays pickled by Python 3 with protocol 2.
-ALLOWED_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-})
-
-
-class BatchUnpickler(pickle.Unpickler):
-    """pickle.Unpickler that builds only the types of the format: a replaced file cannot run code."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"forbidden global {module}.{name} (an ImageNet32x32 batch file "
-                                         "holds only numpy arrays and lists)")
-        return super().find_class(module, name)
-
-
 def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 3, 32, 32) uint8 and 0-based labels of one official batch file.
 
@@ -70,12 +49,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     CIFAR), 'labels' (1-based class numbers 1..1000) and, in training files, 'mean' (unused: statistics come
     from the images left for training after the validation split).
     """
-    with open(path, "rb") as f:
-        try:
-            entry = BatchUnpickler(f, encoding="latin1").load()  # latin1 also reads Python 2 numpy arrays
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
-            raise ValueError(f"{path}: not an ImageNet32x32 batch file ({type(err).__name__}: {err}); "
-                             f"replace it with the file from the official zip") from None
+    entry = load_pickle(path, "an ImageNet32x32 batch file", "replace it with the file from the official zip")
     if not isinstance(entry, dict) or "data" not in entry or "labels" not in entry:
         raise ValueError(f"{path}: not an ImageNet32x32 batch file (expected a dict with 'data' and 'labels')")
     data = np.asarray(entry["data"], dtype=np.uint8)

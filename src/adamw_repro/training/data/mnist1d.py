@@ -22,9 +22,10 @@ LENGTH = 40  # the generator's final_seq_length
 
 
 def generation_args(cfg) -> dict:
-    """The generator arguments that decide the data: the pool (train + validation) and the test set."""
-    return {"pool": int(cfg["train_size"]) + int(cfg["val_size"]), "test": int(cfg["test_size"]),
-            "seed": int(cfg["data_seed"])}
+    """The generator arguments that decide the data: the pool (train + validation, or `pool_size`) and the test
+    set."""
+    pool = cfg.get("pool_size") or int(cfg["train_size"]) + int(cfg["val_size"])
+    return {"pool": int(pool), "test": int(cfg["test_size"]), "seed": int(cfg["data_seed"])}
 
 
 def cache_path(cfg) -> Path:
@@ -71,12 +72,16 @@ def load(cfg, device: torch.device) -> Splits:
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"data.root: cannot read the MNIST-1D cache {path} ({err}); delete it to regenerate, "
                          f"or point data.root elsewhere (conf/data/mnist1d.yaml)") from err
-    n_train = int(cfg["train_size"])
-    # The pool is already shuffled by the generator; the validation split is its tail.
+    n_train, n_val = int(cfg["train_size"]), int(cfg["val_size"])
+    if n_train + n_val > len(x):
+        raise ValueError(f"data.train_size={n_train} + data.val_size={n_val} exceed data.pool_size={len(x)}; "
+                         "allowed: a pool at least their sum (conf/data/mnist1d.yaml or data.pool_size=...)")
+    # The pool is already shuffled by the generator: training takes its head, validation its tail, so runs of
+    # different train_size over one pool share their validation split and nest their training sets.
     to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
     return Splits(
         x_train=to(x[:n_train, None, :]), y_train=to(y[:n_train]),
-        x_val=to(x[n_train:, None, :]), y_val=to(y[n_train:]),
+        x_val=to(x[len(x) - n_val:, None, :]), y_val=to(y[len(y) - n_val:]),
         x_test=to(x_test[:, None, :]), y_test=to(y_test),
         num_classes=10, in_channels=1, name="mnist1d",
     )
