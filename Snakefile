@@ -18,6 +18,9 @@ include: "rules/report.smk"
 
 
 rule all:
+    """The report, and the run table behind it: on a fresh clone the committed quick report is present but no
+    results are, so asking for the table is what makes the workflow train and redraw (an output whose inputs
+    are merely missing counts as up to date in Snakemake)."""
     input:
-        report_target,
+        lambda wildcards: PIPELINE.targets(workflow.dryrun, rules.report.output[0], rules.aggregate.output.runs),
     default_target: True

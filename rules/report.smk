@@ -1,6 +1,7 @@
 # Aggregation, one rule per figure (each with its caption for `snakemake --report`), the report. All are
 # light: on a cluster they run where snakemake runs, instead of waiting in the queue.
 
+
 # `snakemake --report report.html --config scale=S`: this scale's figures, report.md and run table.
 report: "../reports/captions/workflow.rst"
 
@@ -10,11 +11,11 @@ rule experiment_done:
     that one experiment waiting for its tune stage does not hold back the runs of the others."""
     localrule: True
     input:
-        experiment_metrics,
+        experiment_runs,
     output:
-        f"{RESULTS}/done/{{experiment}}.txt",
+        f"{PIPELINE.results}/done/{{experiment}}.txt",
     log:
-        f"{RESULTS}/logs/done/{{experiment}}.log",
+        f"{PIPELINE.results}/logs/done/{{experiment}}.log",
     params:
         # a shell rule, not a `run:` block: the local executor starts a whole new Snakemake for a run: rule
         dirs=lambda wildcards, input: "\n".join(os.path.dirname(m) for m in input if m.endswith("metrics.json")),
@@ -28,14 +29,14 @@ rule aggregate:
     """Every run into runs.parquet and history.parquet (CSV copies beside them)."""
     localrule: True
     input:
-        expand(f"{RESULTS}/done/{{experiment}}.txt", experiment=EXPERIMENTS),
+        expand(rules.experiment_done.output[0], experiment=PIPELINE.experiments),
     output:
-        runs=f"{RESULTS}/runs.parquet",
-        runs_csv=report(f"{RESULTS}/runs.csv", caption="../reports/captions/runs.rst", category="Tables"),
-        history=f"{RESULTS}/history.parquet",
-        history_csv=f"{RESULTS}/history.csv",
+        runs=f"{PIPELINE.results}/runs.parquet",
+        runs_csv=report(f"{PIPELINE.results}/runs.csv", caption="../reports/captions/runs.rst", category="Tables"),
+        history=f"{PIPELINE.results}/history.parquet",
+        history_csv=f"{PIPELINE.results}/history.csv",
     log:
-        f"{RESULTS}/logs/aggregate.log",
+        f"{PIPELINE.results}/logs/aggregate.log",
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.runs),
     conda:
@@ -48,24 +49,24 @@ rule figure:
     """One figure per experiment, drawn by scripts/figures/<experiment>.py."""
     localrule: True
     input:
-        runs=f"{RESULTS}/runs.parquet",
-        history=f"{RESULTS}/history.parquet",
+        runs=rules.aggregate.output.runs,
+        history=rules.aggregate.output.history,
     output:
         png=report(
-            f"{REPORT_DIR}/figures/{{figure}}.png",
+            f"{PIPELINE.report_dir}/figures/{{figure}}.png",
             caption="../reports/captions/figure.rst",
             category="Figures",
             labels={"figure": "{figure}"},
         ),
-        pdf=f"{REPORT_DIR}/figures/{{figure}}.pdf",
+        pdf=f"{PIPELINE.report_dir}/figures/{{figure}}.pdf",
     log:
-        f"{RESULTS}/logs/figures/{{figure}}.log",
+        f"{PIPELINE.results}/logs/figures/{{figure}}.log",
     params:
         experiment="{figure}",
-        caption=figure_caption,
-        code=lambda wildcards: script_digest(f"scripts/figures/{wildcards.figure}.py"),
+        caption=lambda wildcards: PIPELINE.figure_caption(wildcards.figure),
+        code=lambda wildcards: PIPELINE.script_digest(f"scripts/figures/{wildcards.figure}.py"),
     wildcard_constraints:
-        figure="|".join(FIGURES) or "no-figure",
+        figure="|".join(PIPELINE.figures) or "no-figure",
     conda:
         "../envs/adamw-repro.yaml"
     script:
@@ -75,19 +76,19 @@ rule figure:
 rule figure_clr_range:
     localrule: True
     input:
-        range_csv=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.csv", optimizer=RANGE_OPTIMIZERS),
-        range_json=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.json", optimizer=RANGE_OPTIMIZERS),
+        range_csv=expand(rules.lr_range.output.csv, optimizer=PIPELINE.range_optimizers),
+        range_json=expand(rules.lr_range.output.json, optimizer=PIPELINE.range_optimizers),
     output:
         png=report(
-            f"{REPORT_DIR}/figures/clr_range.png",
+            f"{PIPELINE.report_dir}/figures/clr_range.png",
             caption="../reports/captions/clr_range.rst",
             category="Figures",
         ),
-        pdf=f"{REPORT_DIR}/figures/clr_range.pdf",
+        pdf=f"{PIPELINE.report_dir}/figures/clr_range.pdf",
     params:
-        code=script_digest("scripts/figures/clr.py"),
+        code=PIPELINE.script_digest("scripts/figures/clr.py"),
     log:
-        f"{RESULTS}/logs/figures/clr_range.log",
+        f"{PIPELINE.results}/logs/figures/clr_range.log",
     conda:
         "../envs/adamw-repro.yaml"
     script:
@@ -99,9 +100,9 @@ rule identities:
     so that analysis never imports torch)."""
     localrule: True
     output:
-        f"{RESULTS}/identities.json",
+        f"{PIPELINE.results}/identities.json",
     log:
-        f"{RESULTS}/logs/identities.log",
+        f"{PIPELINE.results}/logs/identities.log",
     conda:
         "../envs/adamw-repro.yaml"
     shell:
@@ -112,22 +113,22 @@ rule report:
     """reports/report.md: what was run, the ten findings with verdicts, each experiment's figure and table."""
     localrule: True
     input:
-        runs=f"{RESULTS}/runs.parquet",
-        history=f"{RESULTS}/history.parquet",
-        identities=f"{RESULTS}/identities.json",
-        figures=expand(f"{REPORT_DIR}/figures/{{figure}}.png", figure=FIGURES),
-        range_json=expand(f"{RESULTS}/lr_range/{{optimizer}}/range.json", optimizer=RANGE_OPTIMIZERS),
-        range_figure=[f"{REPORT_DIR}/figures/clr_range.png"] if RANGE_OPTIMIZERS else [],
-        thresholds=str(CLAIMS),  # a real input: a changed threshold rewrites the report
+        runs=rules.aggregate.output.runs,
+        history=rules.aggregate.output.history,
+        identities=rules.identities.output[0],
+        figures=expand(rules.figure.output.png, figure=PIPELINE.figures),
+        range_json=rules.figure_clr_range.input.range_json,
+        range_figure=rules.figure_clr_range.output.png if PIPELINE.range_optimizers else [],
+        thresholds=str(PIPELINE.claims),  # a real input: a changed threshold rewrites the report
     output:
-        report(f"{REPORT_DIR}/report.md", caption="../reports/captions/report.rst", category="Report"),
+        report(f"{PIPELINE.report_dir}/report.md", caption="../reports/captions/report.rst", category="Report"),
     log:
-        f"{RESULTS}/logs/report.log",
+        f"{PIPELINE.results}/logs/report.log",
     params:
-        scale=SCALE,
+        scale=PIPELINE.scale,
         results=lambda wildcards, input: os.path.dirname(input.runs),
         report_dir=lambda wildcards, output: os.path.dirname(output[0]),
-        experiments=",".join(EXPERIMENTS),
+        experiments=",".join(PIPELINE.experiments),
     conda:
         "../envs/adamw-repro.yaml"
     shell:

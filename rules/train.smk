@@ -1,4 +1,5 @@
-# Data, training runs, the tuned stage and the LR range test.
+# Data, training runs in packs, the tune stage and the LR range test. Packs, outputs, resources and retries
+# come from adamw_repro.workflow.dag (rules/common.smk builds PIPELINE).
 
 
 localrules:
@@ -9,59 +10,58 @@ localrules:
 rule download_data:
     """Fetch downloadable data sets (CIFAR) on the login node; compute nodes never download."""
     output:
-        f"{RESULTS}/download.json",
+        f"{PIPELINE.results}/download.json",
     log:
-        f"{RESULTS}/logs/download_data.log",
+        f"{PIPELINE.results}/logs/download_data.log",
     params:
-        overrides=f"scale={SCALE}",
+        overrides=f"scale={PIPELINE.scale}",
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.workflow.prepare --download {params.overrides} {output} > {log} 2>&1"
+        "python -m adamw_repro.training.prepare --download {params.overrides} {output} > {log} 2>&1"
 
 
 rule prepare_data:
     """Generate MNIST-1D once (or check that downloaded data are in place) before any run starts."""
     input:
-        ancient(str(CONF / "scale" / f"{SCALE}.yaml")),
+        ancient(str(PIPELINE.conf / "scale" / f"{PIPELINE.scale}.yaml")),
     output:
-        f"{RESULTS}/data.json",
+        f"{PIPELINE.results}/data.json",
     log:
-        f"{RESULTS}/logs/prepare_data.log",
+        f"{PIPELINE.results}/logs/prepare_data.log",
     params:
-        overrides=f"scale={SCALE}",
+        overrides=f"scale={PIPELINE.scale}",
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.workflow.prepare {params.overrides} {output} > {log} 2>&1"
+        "python -m adamw_repro.training.prepare {params.overrides} {output} > {log} 2>&1"
 
 
-# -- training: packs of runs (formed in common.smk) --------------------------------------------------------
-# One rule per pack: a rule's outputs are fixed patterns, and a pack's are a list of run directories.
-for _pack, _members in PACKS.items():
+# One rule per pack: a rule's outputs are fixed patterns, and a pack's are a list of run directories. Every
+# unfinished run's metrics.json and history.csv is a declared output of exactly one pack.
+for _pack, _runs in PIPELINE.packs.items():
 
     rule:
         name:
             f"train_pack_{_pack}"
         input:
-            data=ancient(f"{RESULTS}/data.json"),
-            conf=sorted({ancient(str(f)) for run in _members for f in conf_files_of(run)}),
+            data=ancient(rules.prepare_data.output[0]),
+            conf=[ancient(f) for f in PIPELINE.conf_files(_runs)],
         output:
-            runs_file=f"{RESULTS}/packs/{_pack}.json",
-            metrics=[f"{RESULTS}/runs/{run.run_id}/metrics.json" for run in _members],
-            history=[f"{RESULTS}/runs/{run.run_id}/history.csv" for run in _members],
-            done=[pack_member(run)["done_file"] for run in _members],
+            runs_file=f"{PIPELINE.results}/packs/{_pack}.json",
+            metrics=PIPELINE.outputs(_runs, "metrics.json"),
+            history=PIPELINE.outputs(_runs, "history.csv"),
+            done=PIPELINE.done_files(_runs),
         params:
-            members=packs.runs_file([pack_member(run) for run in _members]),
-            # stamps of older configs: a run edited back to one of them must not look finished
-            stale=" ".join(f"{RESULTS}/runs/{run.run_id}/conf-*.done" for run in _members),
-            mode=PACK_MODE,
+            members=PIPELINE.runs_file(_runs),
+            stale=PIPELINE.stale_stamps(_runs),
+            mode=PIPELINE.pack_mode,
         log:
-            f"{RESULTS}/logs/train/pack-{_pack}.log",
-        threads: CPUS
+            f"{PIPELINE.results}/logs/train/pack-{_pack}.log",
+        threads: PIPELINE.cpus
         resources:
-            **pack_resources(_members),  # time limit from the members' epochs (rules/common.smk, job_plan)
-        retries: TRAIN_RETRIES  # a run longer than the site's limit continues over this many jobs
+            **PIPELINE.pack_resources(_runs),
+        retries: PIPELINE.train_retries  # a run longer than the site's limit continues over this many jobs
         conda:
             "../envs/adamw-repro.yaml"
         shell:
@@ -71,25 +71,44 @@ for _pack, _members in PACKS.items():
             " --mode {params.mode} > {log} 2>&1 && {{ grep -E ': (ok|diverged), test error' {log} || true; }}"
 
 
+checkpoint tune:
+    """Second stage: the best grid cell of each group (validation error) gets fresh seeds."""
+    localrule: True
+    input:
+        lambda wildcards: PIPELINE.grid_outputs(wildcards.experiment),
+    output:
+        f"{PIPELINE.results}/tuned/{{experiment}}.json",
+    log:
+        f"{PIPELINE.results}/logs/tune/{{experiment}}.log",
+    params:
+        runs_dir=f"{PIPELINE.results}/runs",
+        scale=PIPELINE.scale,
+    conda:
+        "../envs/adamw-repro.yaml"
+    shell:
+        "python -m adamw_repro.workflow.cli reseed --experiment {wildcards.experiment} --scale {params.scale}"
+        " --runs-dir {params.runs_dir} --out {output} > {log} 2>&1"
+
+
 rule train_tuned:
     """The tune stage's new runs, trained in packs (one per tune seed, side by side) once the tune stage has
     named them; the checkpoint below then updates the DAG."""
     input:
-        data=ancient(f"{RESULTS}/data.json"),
-        tuned=f"{RESULTS}/tuned/{{experiment}}.json",
+        data=ancient(rules.prepare_data.output[0]),
+        tuned=rules.tune.output[0],
     output:
-        f"{RESULTS}/packs/tuned-{{experiment}}-{{chunk}}.json",
+        f"{PIPELINE.results}/packs/tuned-{{experiment}}-{{chunk}}.json",
     params:
-        members=tuned_pack_members,
-        mode=PACK_MODE,
+        members=lambda wildcards: PIPELINE.tuned_pack(wildcards.experiment, wildcards.chunk),
+        mode=PIPELINE.pack_mode,
     log:
-        f"{RESULTS}/logs/train/tuned-{{experiment}}-{{chunk}}.log",
+        f"{PIPELINE.results}/logs/train/tuned-{{experiment}}-{{chunk}}.log",
     wildcard_constraints:
         chunk=r"\d+",
-    threads: CPUS
+    threads: PIPELINE.cpus
     resources:
-        **pack_resources(PACK_SIZE * [max(known_runs(), key=lambda r: run_seconds(r) or 0)] if known_runs() else []),
-    retries: TRAIN_RETRIES
+        **PIPELINE.tuned_pack_resources(),
+    retries: PIPELINE.train_retries
     conda:
         "../envs/adamw-repro.yaml"
     shell:
@@ -105,51 +124,35 @@ checkpoint tuned_trained:
     checkpoint over all packs: a checkpoint per pack would be discovered, and run, one after another.)"""
     localrule: True
     input:
-        lambda wildcards: expand(f"{RESULTS}/packs/tuned-{wildcards.experiment}-{{chunk}}.json",
-                                 chunk=range(tuned_chunks(wildcards.experiment))),
+        lambda wildcards: expand(
+            rules.train_tuned.output[0],
+            experiment=wildcards.experiment,
+            chunk=range(PIPELINE.tuned_chunks(wildcards.experiment)),
+        ),
     output:
-        f"{RESULTS}/tuned/{{experiment}}.trained",
+        f"{PIPELINE.results}/tuned/{{experiment}}.trained",
     log:
-        f"{RESULTS}/logs/train/tuned-{{experiment}}.log",
+        f"{PIPELINE.results}/logs/train/tuned-{{experiment}}.log",
     conda:
         "../envs/adamw-repro.yaml"
     shell:
         "touch {output} 2> {log}"
 
 
-checkpoint tune:
-    """Second stage: the best grid cell of each group (validation error) gets fresh seeds."""
-    localrule: True
-    input:
-        grid_metrics,
-    output:
-        f"{RESULTS}/tuned/{{experiment}}.json",
-    log:
-        f"{RESULTS}/logs/tune/{{experiment}}.log",
-    params:
-        runs_dir=f"{RESULTS}/runs",
-        scale=SCALE,
-    conda:
-        "../envs/adamw-repro.yaml"
-    shell:
-        "python -m adamw_repro.workflow.sweeps reseed --experiment {wildcards.experiment} --scale {params.scale}"
-        " --runs-dir {params.runs_dir} --out {output} > {log} 2>&1"
-
-
 rule lr_range:
     """Smith's LR range test that chose the CLR bounds."""
     input:
-        data=ancient(f"{RESULTS}/data.json"),
+        data=ancient(rules.prepare_data.output[0]),
     output:
-        csv=f"{RESULTS}/lr_range/{{optimizer}}/range.csv",
-        json=f"{RESULTS}/lr_range/{{optimizer}}/range.json",
+        csv=f"{PIPELINE.results}/lr_range/{{optimizer}}/range.csv",
+        json=f"{PIPELINE.results}/lr_range/{{optimizer}}/range.json",
     log:
-        f"{RESULTS}/logs/lr_range/{{optimizer}}.log",
+        f"{PIPELINE.results}/logs/lr_range/{{optimizer}}.log",
     params:
         run_dir=lambda wildcards, output: os.path.dirname(output.csv),
-        scale=SCALE,
+        scale=PIPELINE.scale,
     resources:
-        **pack_resources(),
+        **PIPELINE.pack_resources(),
     conda:
         "../envs/adamw-repro.yaml"
     shell:

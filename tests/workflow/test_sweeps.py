@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adamw_repro.workflow import sweeps
+from adamw_repro.workflow import cli, sweeps
 from adamw_repro.workflow.resolver import Resolver
 from tests.workflow.conftest import write_experiment
 
@@ -114,10 +114,10 @@ def test_the_command_line_writes_the_reseed_stage_and_lists_multiruns(conf, tmp_
     import json
 
     monkeypatch.setattr("adamw_repro.workflow.resolver.CONF_DIR", conf)
-    sweeps.main(["multirun", "fig2_sgd_adam", "--scale", "smoke"])
+    cli.main(["multirun", "fig2_sgd_adam", "--scale", "smoke"])
     assert capsys.readouterr().out.startswith("python -m adamw_repro.training.train -m experiment=fig2_sgd_adam")
     with pytest.raises(SystemExit, match="error: .*experiment 'fig9' does not exist"):
-        sweeps.main(["multirun", "fig9"])
+        cli.main(["multirun", "fig9"])
     write_experiment(conf, "toy", {"seeds": [0], "grid": {"optimizer.lr": [0.1, 0.2]},
                                    "tune": {"over": ["optimizer.lr"], "seeds": [5]}})
     for run in sweeps.expand("toy", Resolver("quick", conf).sweep("toy")):
@@ -126,7 +126,7 @@ def test_the_command_line_writes_the_reseed_stage_and_lists_multiruns(conf, tmp_
         (tmp_path / "runs" / run.run_id / "metrics.json").write_text(json.dumps(
             {"status": "ok", "final": {"val_error": error}}))
     out = tmp_path / "tuned" / "toy.json"
-    sweeps.main(["reseed", "--experiment", "toy", "--scale", "quick", "--runs-dir", str(tmp_path / "runs"),
+    cli.main(["reseed", "--experiment", "toy", "--scale", "quick", "--runs-dir", str(tmp_path / "runs"),
                  "--out", str(out)])
     (overrides,) = json.loads(out.read_text()).values()
     assert overrides == ["optimizer.lr=0.2", "seed=5"]

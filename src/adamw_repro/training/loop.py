@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from adamw_repro import names, runio
+from adamw_repro.checks import check_against_data
 from adamw_repro.runconfig import ConfigError, run_label
 from adamw_repro.schema import HISTORY_FIELDS, LOSS_AND_ERROR, TELEMETRY_FIELDS
 from adamw_repro.training import evaluation
@@ -32,7 +33,6 @@ from adamw_repro.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from adamw_repro.training.checks import check_against_data
 from adamw_repro.training.data import Splits, load_splits
 from adamw_repro.training.member import Member
 from adamw_repro.training.models import build_model

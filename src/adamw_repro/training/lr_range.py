@@ -12,8 +12,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from adamw_repro.checks import check_config
 from adamw_repro.runconfig import ConfigError
-from adamw_repro.training.train import check_config, command_line
+from adamw_repro.training.train import command_line
 
 FIELDS = ("step", "lr", "train_loss", "train_accuracy", "val_accuracy")
 EVALUATIONS = 60  # validation passes over the ramp

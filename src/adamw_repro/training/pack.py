@@ -24,12 +24,12 @@ import json
 import sys
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from adamw_repro import runio
+from adamw_repro.checks import check_config
+from adamw_repro.compose import Composer
 from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
 from adamw_repro.training.member import Member
-from adamw_repro.training.train import check_config, exit_now, finished_metrics
+from adamw_repro.training.train import exit_now, finished_metrics
 
 MODES = ("auto", "sequential", "vectorized")
 
@@ -48,57 +48,24 @@ def read_runs_file(path: Path) -> list[dict]:
 
 
 def compose_members(entries: list[dict], conf_dir: Path = CONF_DIR) -> list[Member]:
-    """Compose every member with Hydra, and check it, before anything trains or is written."""
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
+    """Compose every member (adamw_repro.compose, as the workflow does) and check it, before anything trains
+    or is written."""
     members, seen = [], set()
-    with initialize_config_dir(str(conf_dir), version_base="1.3"):
-        composer = Composer(conf_dir)
-        for entry in entries:
-            run_dir = Path(entry["run_dir"])
-            if run_dir.resolve() in seen:
-                raise ConfigError(f"run_dir {run_dir} appears twice in the pack; each member needs its own")
-            seen.add(run_dir.resolve())
-            try:
-                cfg = composer(list(entry["overrides"]))
-            except (HydraException, OmegaConfBaseException) as err:
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise ConfigError(f"member {run_dir}: {first}") from None
-            check_config(cfg)
-            run_cfg = run_config(cfg)
-            done = entry.get("done_file")
-            members.append(Member(cfg, run_cfg, config_digest(run_cfg), run_dir, Path(done) if done else None))
+    composer = Composer(conf_dir)
+    for entry in entries:
+        run_dir = Path(entry["run_dir"])
+        if run_dir.resolve() in seen:
+            raise ConfigError(f"run_dir {run_dir} appears twice in the pack; each member needs its own")
+        seen.add(run_dir.resolve())
+        try:
+            cfg = composer(list(entry["overrides"]))
+        except ConfigError as err:
+            raise ConfigError(f"member {run_dir}: {err}") from None
+        check_config(cfg, composer.choices(entry["overrides"]), conf_dir)
+        run_cfg = run_config(cfg)
+        done = entry.get("done_file")
+        members.append(Member(cfg, run_cfg, config_digest(run_cfg), run_dir, Path(done) if done else None))
     return members
-
-
-class Composer:
-    """Hydra's compose, done once per distinct set of config-group choices (the defaults tree is what costs,
-    ~0.1 s a member): the members' value overrides are then applied to a copy by Hydra's own override
-    parser and the same function compose() uses after building the tree, so the result is compose()'s."""
-
-    def __init__(self, conf_dir: Path):
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        self.groups = {p.name for p in conf_dir.iterdir() if p.is_dir()}
-        self.parser, self.apply = OverridesParser.create(), ConfigLoaderImpl._apply_overrides_to_config
-        self.base: dict[tuple, DictConfig] = {}
-
-    def __call__(self, overrides: list[str]) -> DictConfig:
-        import copy
-
-        from hydra import compose
-
-        parsed = self.parser.parse_overrides(overrides)
-        is_group = [o.key_or_group.split("@")[0] in self.groups for o in parsed]
-        choices = tuple(o for o, g in zip(overrides, is_group, strict=True) if g)
-        if choices not in self.base:
-            self.base[choices] = compose("config", overrides=list(choices))
-        cfg = copy.deepcopy(self.base[choices])
-        self.apply([o for o, g in zip(parsed, is_group, strict=True) if not g], cfg)
-        return cfg
 
 
 def unfinished(members: list[Member]) -> list[Member]:

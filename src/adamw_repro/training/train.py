@@ -15,8 +15,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from adamw_repro import runio
+from adamw_repro.checks import check_config
 from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
-from adamw_repro.training.checks import check_config
 
 __all__ = ["ConfigError", "check_config", "finished_metrics", "train"]
 

@@ -15,7 +15,8 @@ Each experiment (conf/experiment/<name>.yaml) declares its sweep per scale:
 
 Every grid block is also one Hydra multirun (`multirun_commands`). A run is named by its experiment and a short
 hash of its overrides, so adding a seed or a grid point adds runs and renames none. This module is plain
-Python on the sweep's data; `workflow.resolver` asks Hydra for it and for each run's config and digest.
+Python on the sweep's data; `workflow.resolver` asks Hydra for it and for each run's config and digest, and
+`python -m adamw_repro.workflow.cli` is the command line (the tune stage's reseed, the multirun listing).
 """
 
 from __future__ import annotations
@@ -153,63 +154,38 @@ def multirun_commands(experiment: str, scale: str, spec: dict) -> list[str]:
     return cmds
 
 
+def tune_group(run: RunSpec, tune: dict) -> tuple:
+    """The group of a grid run in the tune stage: its settings other than the tuned keys and the seed (and,
+    with `separate_zero`, whether that key is 0). The stage reruns the best cell of each group."""
+    a = run.assignment
+    group = tuple((k, v) for k, v in sorted(a.items()) if k not in tune["over"] and k != "seed")
+    zero_key = tune.get("separate_zero")
+    if zero_key is not None and zero_key in a:
+        group += (("separate_zero", float(a[zero_key]) == 0.0),)
+    return group
+
+
+def tuned_count(spec: dict, grid: list[RunSpec]) -> int:
+    """How many runs the tune stage will add: one per group and tune seed (known before the grid is trained)."""
+    tune = spec.get("tune")
+    return len({tune_group(run, tune) for run in grid}) * len(tune["seeds"]) if tune else 0
+
+
 def reseed(experiment: str, spec: dict, grid: list[RunSpec], grid_metrics: dict[str, dict]) -> list[RunSpec]:
     """The reseed stage: the best cell of each group (lowest mean validation error over the grid seeds; a
     diverged run counts as error 1) rerun with the `tune.seeds`. `grid_metrics`: run_id -> metrics.json."""
     tune = spec.get("tune")
     if not tune:
         return []
-    over, zero_key = list(tune["over"]), tune.get("separate_zero")
     cells: dict[tuple, dict[tuple, list[float]]] = {}
     for run in grid:
-        a = run.assignment
         m = grid_metrics[run.run_id]
         val = m["final"]["val_error"] if m["status"] == "ok" else 1.0
-        group = tuple((k, v) for k, v in sorted(a.items()) if k not in over and k != "seed")
-        if zero_key is not None and zero_key in a:
-            group += (("separate_zero", float(a[zero_key]) == 0.0),)
-        setting = tuple((k, a[k]) for k in over if k in a)
-        cells.setdefault(group, {}).setdefault(setting, []).append(val)
+        setting = tuple((k, run.assignment[k]) for k in tune["over"] if k in run.assignment)
+        cells.setdefault(tune_group(run, tune), {}).setdefault(setting, []).append(val)
     runs = []
     for group, settings in sorted(cells.items()):
         best = min(settings, key=lambda s: (sum(settings[s]) / len(settings[s]), s))
         base = {k: v for k, v in group if k != "separate_zero"} | dict(best)
         runs += [make_run(experiment, base | {"seed": seed}) for seed in tune["seeds"]]
     return runs
-
-
-# -- command line: the reseed stage and the Hydra multirun listing --------------------------------------
-def main(argv=None) -> None:
-    import argparse
-    import json
-
-    from adamw_repro import runio
-    from adamw_repro.workflow.resolver import Resolver
-
-    parser = argparse.ArgumentParser(prog="python -m adamw_repro.workflow.sweeps")
-    sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("reseed", help="write the reseed stage's runs of an experiment from its finished grid runs")
-    t.add_argument("--experiment", required=True)
-    t.add_argument("--scale", required=True)
-    t.add_argument("--runs-dir", type=Path, required=True)
-    t.add_argument("--out", type=Path, required=True)
-    m = sub.add_parser("multirun", help="print the Hydra multirun commands of an experiment's grid")
-    m.add_argument("experiment")
-    m.add_argument("--scale", default="quick")
-    args = parser.parse_args(argv)
-    resolver = Resolver(args.scale)
-    try:
-        spec, grid = resolver.sweep(args.experiment), resolver.grid(args.experiment)
-    except SweepError as err:
-        raise SystemExit(f"error: {err}") from None
-    if args.command == "multirun":
-        print("\n".join(multirun_commands(args.experiment, args.scale, spec)))
-        return
-    metrics = {r.run_id: json.loads((args.runs_dir / r.run_id / "metrics.json").read_text()) for r in grid}
-    reseeded = reseed(args.experiment, spec, grid, metrics)
-    runio.write_json(args.out, {r.run_id: list(r.overrides) for r in reseeded})
-    print(f"{args.experiment}: {len(reseeded)} runs with fresh seeds")
-
-
-if __name__ == "__main__":
-    main()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from adamw_repro.workflow import prepare
+from adamw_repro.training import prepare
 
 
 @pytest.mark.slow  # generates MNIST-1D

@@ -1,8 +1,9 @@
-"""Prepare a scale's data once, before any training job: `python -m adamw_repro.workflow.prepare scale=NAME OUT`
+"""Prepare a scale's data once, before any training job: `python -m adamw_repro.training.prepare scale=NAME OUT`
 (`--download` first fetches a downloadable data set: the workflow's local `download_data` rule).
 
 MNIST-1D is generated here (offline). Downloadable data sets (CIFAR) are fetched only by the workflow's
-`download_data` rule; here they are only checked, so a compute node never downloads.
+`download_data` rule; here they are only checked, so a compute node never downloads. The workflow starts
+this as a process, like every training job (the workflow layer never imports training).
 """
 
 from __future__ import annotations
@@ -12,24 +13,23 @@ import time
 from pathlib import Path
 
 from adamw_repro import runio
-from adamw_repro.runconfig import CONF_DIR
+from adamw_repro.compose import Composer
+from adamw_repro.runconfig import CONF_DIR, ConfigError
+
+USAGE = "usage: python -m adamw_repro.training.prepare [--download] scale=NAME [overrides] OUT.json"
 
 
 def main(argv=None) -> None:
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-
     argv = list(sys.argv[1:] if argv is None else argv)
     download = "--download" in argv
     argv = [a for a in argv if a != "--download"]
     if not argv:
-        sys.exit("usage: python -m adamw_repro.workflow.prepare [--download] scale=NAME [overrides] OUT.json")
+        sys.exit(USAGE)
     out = Path(argv.pop())
     try:
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose("config", overrides=argv)
-    except HydraException as err:
-        sys.exit(f"error: {' '.join(argv)}: {str(err).splitlines()[0]} (files in {CONF_DIR})")
+        cfg = Composer(CONF_DIR).compose(argv)
+    except ConfigError as err:
+        sys.exit(f"error: {' '.join(argv)}: {err} (files in {CONF_DIR})")
     from adamw_repro.training.data import load_splits
 
     if download:

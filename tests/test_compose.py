@@ -1,0 +1,93 @@
+"""The one composition of a run's config (adamw_repro.compose): what Hydra's compose() gives, composed once per
+distinct set of group choices, with value overrides set as Hydra sets them and checked to exist and keep their
+kind; its resolved fast path equals the slow one."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from adamw_repro.compose import Composer, same_kind, to_plain
+from adamw_repro.runconfig import CONF_DIR, ConfigError
+
+OVERRIDES = [
+    ["scale=smoke"],
+    ["experiment=fig2_sgd_adam", "scale=smoke", "optimizer=sgdw", "optimizer.lr=0.125", "seed=3"],
+    ["scale=quick", "model=mlp", "optimizer.betas=[0.8,0.9]", "schedule=warm_restarts", "schedule.T0=2"],
+    ["scale=smoke", "+extra.key=3", "~test_every", "++optimizer.lr=0.5", "optimizer.weight_decay=1e-3"],
+    ["scale=smoke", "hydra.run.dir=/tmp/x", "data={name: mnist1d, train_size: 100, val_size: 50, test_size: 100, "
+     "data_seed: 0, root: data, generate: true}"],
+]
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    return Composer(CONF_DIR)
+
+
+def hydra_compose(overrides: list[str]):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+@pytest.mark.parametrize("overrides", OVERRIDES, ids=lambda o: " ".join(o)[:40])
+def test_a_composition_is_what_hydra_composes(composer, overrides):
+    ours = composer(overrides)
+    assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydra_compose(overrides))
+    assert composer.resolved(overrides) == to_plain(ours)
+
+
+def test_compositions_are_shared_by_runs_that_choose_alike():
+    composer = Composer(CONF_DIR)
+    composer(["experiment=clr", "scale=smoke", "optimizer.lr=0.1"])
+    composer(["experiment=clr", "scale=smoke", "optimizer.lr=0.2", "seed=4"])
+    composer(["experiment=clr", "scale=smoke", "optimizer=adamw", "seed=4"])  # adamw: what the defaults choose
+    composer(["experiment=clr", "scale=smoke", "optimizer=sgd"])
+    assert len({id(c) for c in composer.base.values()}) == 2  # the defaults' tree and sgd's
+    assert composer.choices(["experiment=clr", "scale=smoke"])["optimizer"] == "adamw"
+
+
+def test_a_composer_keeps_to_its_own_conf_folder_inside_another_hydra_context(tmp_path):
+    import shutil
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "config.yaml").write_text((conf / "config.yaml").read_text().replace("seed: 0 ", "seed: 7 "))
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        assert Composer(conf)(["scale=smoke"]).seed == 7
+        assert compose("config", overrides=["scale=smoke"]).seed == 0  # the caller's context is given back
+
+
+@pytest.mark.parametrize("override,message", [
+    ("optimizer.lrr=1", "override 'optimizer.lrr' does not exist in the config (keys of optimizer: betas"),
+    ("optimizer.lr=fast", "optimizer.lr=fast is a str, but optimizer.lr is a float (default 0.03125)"),
+    ("epochs=2.5", "epochs=2.5 is a float, but epochs is a int"),
+    ("deterministic=1", "deterministic=1 is a int, but deterministic is a bool"),
+    ("optimizer.lr=0.1,0.2", "optimizer.lr=0.1,0.2 is a sweep of values; a run takes one value"),
+    ("optimizer.lr=[0.1", "optimizer.lr=[0.1: no viable alternative"),
+    ("optimizer=lamb", "Could not find 'optimizer/lamb'"),
+    ("+optimizer.lr=0.1", "+optimizer.lr=0.1: could not append to config: an item is already at 'optimizer.lr'"),
+    ("~optimizer.nothing", "~optimizer.nothing: could not delete from config: 'optimizer.nothing' does not exist"),
+])
+def test_a_bad_override_is_one_error_naming_it(composer, override, message):
+    with pytest.raises(ConfigError) as err:
+        composer(["scale=smoke", override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_values_keep_their_kind():
+    assert same_kind(0.1, 1) and same_kind(None, 0.5) and same_kind([1], "x") and same_kind("a", "b")
+    assert not same_kind(1, 0.5) and not same_kind(True, 1) and not same_kind(0.1, "x") and not same_kind(1, True)
+
+
+def test_an_interpolating_config_is_resolved_per_run(tmp_path):
+    import shutil
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    path = conf / "config.yaml"
+    path.write_text(path.read_text().replace("eval_batch_size: 4096", "eval_batch_size: ${batch_size}"))
+    composer = Composer(conf)
+    assert composer.composition(("scale=smoke",)).plain is None  # no shortcut: the override changes the value
+    assert composer.resolved(["scale=smoke", "batch_size=32"])["eval_batch_size"] == 32
