@@ -26,7 +26,7 @@ rule experiment_done:
 
 
 rule aggregate:
-    """Every run into runs.parquet and history.parquet (CSV copies beside them)."""
+    """Every run into runs.parquet, history.parquet and telemetry.parquet (CSV copies beside them)."""
     localrule: True
     input:
         expand(rules.experiment_done.output[0], experiment=PIPELINE.experiments),
@@ -35,6 +35,8 @@ rule aggregate:
         runs_csv=report(f"{PIPELINE.results}/runs.csv", caption="../reports/captions/runs.rst", category="Tables"),
         history=f"{PIPELINE.results}/history.parquet",
         history_csv=f"{PIPELINE.results}/history.csv",
+        telemetry=f"{PIPELINE.results}/telemetry.parquet",
+        telemetry_csv=f"{PIPELINE.results}/telemetry.csv",
     log:
         f"{PIPELINE.results}/logs/aggregate.log",
     params:
@@ -51,6 +53,7 @@ rule figure:
     input:
         runs=rules.aggregate.output.runs,
         history=rules.aggregate.output.history,
+        telemetry=rules.aggregate.output.telemetry,
     output:
         png=report(
             f"{PIPELINE.report_dir}/figures/{{figure}}.png",
@@ -110,11 +113,12 @@ rule identities:
 
 
 rule report:
-    """reports/report.md: what was run, the ten findings with verdicts, each experiment's figure and table."""
+    """reports/report.md: what was run, every finding with its verdict, each experiment's figure and table."""
     localrule: True
     input:
         runs=rules.aggregate.output.runs,
         history=rules.aggregate.output.history,
+        telemetry=rules.aggregate.output.telemetry,
         identities=rules.identities.output[0],
         figures=expand(rules.figure.output.png, figure=PIPELINE.figures),
         range_json=rules.figure_clr_range.input.range_json,

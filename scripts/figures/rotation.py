@@ -155,8 +155,8 @@ def _ci_text(ci) -> str:
 
 
 def main(smk) -> None:
-    """The Snakemake adapter: the telemetry table is read from beside runs.parquet (absent: empty panels)."""
-    telemetry = read_telemetry(Path(smk.input.runs).parent)
+    """The Snakemake adapter: the aggregated telemetry table (results/<scale>/telemetry.parquet)."""
+    telemetry = read_telemetry(Path(smk.input.telemetry).parent)
     plotting.run_snakemake(smk, functools.partial(plot, telemetry=telemetry))
 
 

@@ -133,7 +133,7 @@ class Finding:
     experiment: str  # the experiment whose report section shows its verdict (its judge may read others too)
 
 
-# The findings of docs/paper.md section 4; each is judged by a function registered under its number in
+# The findings of docs/paper.md sections 4 and 5; each is judged by a function registered under its number in
 # adamw_repro/analysis/findings/ and decided by its entry in conf/claims.yaml.
 FINDINGS: dict[int, Finding] = {f.number: f for f in (
     Finding(1, "The update-rule identities hold exactly", "identities"),
@@ -149,6 +149,12 @@ FINDINGS: dict[int, Finding] = {f.number: f for f in (
     Finding(9, "Warm restarts reach at the first restart what one cosine run needs far longer for, and end with "
                "the same results", "fig4_restarts"),
     Finding(10, "CLR reaches the fixed-rate accuracy sooner; decay-only ends worse; CLR helps Adam little", "clr"),
+    # Since the paper (docs/paper.md section 5): decided on the same testbed.
+    Finding(11, "EMA timescale: the best lambda falls as 1/N (constant tau_epoch), not as 1/sqrt(N)", "timescale"),
+    Finding(12, "Rotational equilibrium: AdamW's scale-invariant layers turn at the predicted angle, alike and "
+                "independent of alpha", "rotation"),
+    Finding(13, "Decay helps through a large learning rate: its gain grows with alpha and vanishes at small alpha",
+            "fig2_sgd_adam"),
 )}
 
 

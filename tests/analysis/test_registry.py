@@ -154,22 +154,23 @@ def test_criteria_say_what_they_test():
 def test_a_new_finding_is_a_function_an_entry_a_row_and_a_paragraph(monkeypatch):
     """The recipe of README's CONTRIBUTING: register a function, give it a conf/claims.yaml entry and a row in
     names.FINDINGS (docs/paper.md holds its paragraph); evaluate_claims and the report's table pick it up."""
-    monkeypatch.setitem(names.FINDINGS, 11, names.Finding(11, "A toy finding", "fig1_schedules"))
+    toy = max(names.FINDINGS) + 1
+    monkeypatch.setitem(names.FINDINGS, toy, names.Finding(toy, "A toy finding", "fig1_schedules"))
     monkeypatch.setattr(registry, "REGISTRY", dict(REGISTRY))
     monkeypatch.setattr("adamw_repro.analysis.claims.REGISTRY", registry.REGISTRY)
 
-    @registry.finding(11, {"gap": Effect("<")}, differs="toy")
+    @registry.finding(toy, {"gap": Effect("<")}, differs="toy")
     def judge_toy(data, t):
         n = len(data.runs)
-        return result(11, "fig1_schedules", [t["gap"].part("toy", "runs, negated", CI(-n, -n - 1, -n + 1), 0, "-")])
+        return result(toy, "fig1_schedules", [t["gap"].part("toy", "runs, negated", CI(-n, -n - 1, -n + 1), 0, "-")])
 
-    raw = {**RAW, 11: {"value": {"gap": -0.5}, "reason": "A toy reason."}}
+    raw = {**RAW, toy: {"value": {"gap": -0.5}, "reason": "A toy reason."}}
     empty = pd.DataFrame(columns=list(RUN_COLUMNS)), pd.DataFrame(columns=list(HISTORY_COLUMNS))
     results = {r.number: r for r in evaluate_claims(*empty, validate_thresholds(raw))}
-    assert sorted(results) == list(range(1, 12))
-    assert results[11].verdict == INCONCLUSIVE  # -0 in [-1, 1]
-    assert "| [11](#claim-11) | A toy finding |" in claims_table_markdown(list(results.values()))
-    with pytest.raises(ValueError, match="claim 11: needs `value:`"):
+    assert sorted(results) == list(range(1, toy + 1))
+    assert results[toy].verdict == INCONCLUSIVE  # -0 in [-1, 1]
+    assert f"| [{toy}](#claim-{toy}) | A toy finding |" in claims_table_markdown(list(results.values()))
+    with pytest.raises(ValueError, match=f"claim {toy}: needs `value:`"):
         validate_thresholds(RAW)  # a registered finding without its entry is refused before any job
 
 

@@ -14,12 +14,11 @@ from scipy import stats
 
 from adamw_repro import units
 from adamw_repro.analysis import results
+from adamw_repro.analysis.claims import REGISTRY
+from adamw_repro.analysis.criteria import Band, Bound, Effect, Margin
+from adamw_repro.analysis.registry import Tables, thresholds_of
 from adamw_repro.analysis.since_paper import (
-    CLAIMS,
     best_lambdas,
-    claim_11,
-    claim_12,
-    claim_13,
     equilibrium,
     gains,
     predicted_angle,
@@ -27,7 +26,6 @@ from adamw_repro.analysis.since_paper import (
     tau_paragraph,
     timescale_fit,
 )
-from adamw_repro.analysis.since_paper.common import Band, Bound, Effect, Margin
 from adamw_repro.analysis.stats import CI
 from adamw_repro.analysis.verdicts import ClaimResult
 from adamw_repro.schema import TELEMETRY_FIELDS
@@ -43,6 +41,26 @@ from .synthetic_since_paper import (
 
 VALUES = {11: -0.75, 12: {"angle_factor": 1.25, "alpha_slope": 0.2, "balance": 1.0},
           13: {"slope": -0.02, "small_alpha": 0.10}}
+
+
+def judged(number: int, runs: pd.DataFrame, value, telemetry: pd.DataFrame | None = None) -> ClaimResult:
+    """The registered judge of finding `number` on these tables with these thresholds (as evaluate_claims calls it)."""
+    return REGISTRY[number].judge(Tables(runs, table([]), [], telemetry), thresholds_of(number, value))
+
+
+def claim_11(runs, history, value, telemetry=None):
+    return judged(11, runs, value, telemetry)
+
+
+def claim_12(runs, history, value, telemetry=None):
+    return judged(12, runs, value, telemetry)
+
+
+def claim_13(runs, history, value, telemetry=None):
+    return judged(13, runs, value, telemetry)
+
+
+CLAIMS = {11: claim_11, 12: claim_12, 13: claim_13}
 
 
 # ------------------------------------------------------------------------------------------------ criteria
@@ -63,7 +81,7 @@ VALUES = {11: -0.75, 12: {"angle_factor": 1.25, "alpha_slope": 0.2, "balance": 1
     (Bound("<"), CI(-1.0, math.nan, math.nan), -0.75, "inconclusive"),
 ])
 def test_each_criterion_follows_the_three_way_rule(criterion, ci, threshold, verdict):
-    assert criterion.judge(ci, threshold) == verdict
+    assert criterion.judge(*ci, threshold) == verdict
 
 
 # ------------------------------------------------------------------------------------------------ finding 11
@@ -94,7 +112,7 @@ def test_slope_minus_one_reproduces_and_the_note_says_it_excludes_minus_a_half()
 
 
 def test_slope_minus_a_half_is_not_reproduced():
-    r = claim_11(timescale_runs(slope=-0.5), None, {"slope": -0.75})
+    r = claim_11(timescale_runs(slope=-0.5), None, -0.75)
     assert r.verdict == "not reproduced" and r.lo > -0.75
     assert "excludes -1 (constant tau_epoch, the EMA view) and holds -1/2" in r.detail
 

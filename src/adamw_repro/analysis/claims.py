@@ -55,12 +55,14 @@ def _checked(table: pd.DataFrame | None, needs: Sequence[str], name: str) -> pd.
 
 
 def evaluate_claims(runs: pd.DataFrame, history: pd.DataFrame | None, thresholds: dict,
-                    identities: Iterable[Any] | None = None) -> list[ClaimResult]:
+                    identities: Iterable[Any] | None = None, telemetry: pd.DataFrame | None = None
+                    ) -> list[ClaimResult]:
     """Judge every registered finding on the aggregated tables (one scale), in order of their numbers.
 
     runs: one row per run (schema.RUN_COLUMNS); history: one row per run and epoch (schema.HISTORY_COLUMNS),
     or None; thresholds: as returned by `load_thresholds`; identities: results of
-    `identities.check_identities()` (objects or dicts with name, holds, detail), or None (finding 1 not run).
+    `identities.check_identities()` (objects or dicts with name, holds, detail), or None (finding 1 not run);
+    telemetry: the per-layer telemetry table (results.read_telemetry), or None (finding 12 not run).
     """
     values = {n: entry["value"] for n, entry in validate_thresholds(thresholds).items()}
     runs = _checked(runs, _RUN_NEEDS, "runs")
@@ -70,5 +72,5 @@ def evaluate_claims(runs: pd.DataFrame, history: pd.DataFrame | None, thresholds
     if dup.any():
         raise ValueError("runs holds several rows for the same experiment, cell and seed: "
                          f"{sorted(runs.loc[dup, 'run_id'])[:10]}; aggregate each run once")
-    data = Tables(runs, history, list(identities or []))
+    data = Tables(runs, history, list(identities or []), telemetry)
     return [f.judge(data, thresholds_of(f.number, values[f.number])) for f in registered()]

@@ -7,6 +7,7 @@
   wholly between it and the null, or beyond the null); *inconclusive*: it holds both.
 - `Margin`: an equivalence, |x| below a margin > 0: reproduced when the interval lies inside (-m, m), not
   reproduced when it lies wholly outside, inconclusive when it straddles an edge.
+- `Band`: a ratio within a factor m of 1 (an equivalence on the log scale).
 - `Bound`: a one-sided bound (non-inferiority, "helps little"): reproduced when the interval lies on the
   finding's side, not reproduced when it lies wholly on the other.
 - `Count`: an exact count (failing identities) at most the threshold; no interval.
@@ -81,6 +82,23 @@ class Margin:
 
     def text(self, threshold: float) -> str:
         return f"|x| < {_g(threshold)}"
+
+
+@dataclass(frozen=True)
+class Band:
+    """A ratio within a factor m of 1, i.e. a Margin on its logarithm: reproduced when the interval lies inside
+    [1/m, m], not reproduced when wholly outside, inconclusive when it straddles an edge."""
+
+    def check(self, threshold: float) -> str | None:
+        return None if threshold > 1 else f"a factor m for a ratio within [1/m, m] must be > 1, got {_g(threshold)}"
+
+    def judge(self, value: float, lo: float, hi: float, threshold: float) -> str:
+        if _no_interval(value, lo, hi) or min(value, lo, hi) <= 0:
+            return INCONCLUSIVE
+        return Margin().judge(*(math.log(x) for x in (value, lo, hi)), math.log(threshold))
+
+    def text(self, threshold: float) -> str:
+        return f"in [{1 / threshold:.3g}, {_g(threshold)}]"
 
 
 @dataclass(frozen=True)

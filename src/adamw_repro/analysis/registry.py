@@ -37,6 +37,7 @@ class Tables:
     runs: pd.DataFrame
     history: pd.DataFrame
     identities: list = field(default_factory=list)
+    telemetry: pd.DataFrame | None = None  # per run, epoch and layer (results.read_telemetry): finding 12
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ from adamw_repro.analysis.report_tables import (  # noqa: F401  (tests read them
     testbed_table,
     with_decay_label,
 )
-from adamw_repro.analysis.results import read_tables
+from adamw_repro.analysis.results import read_tables, read_telemetry
+from adamw_repro.analysis.since_paper import tau_paragraph
 from adamw_repro.runconfig import CONF_DIR
 
 ROOT = CONF_DIR.parent
@@ -203,10 +204,11 @@ def read_identities(path: Path) -> list[SimpleNamespace]:
 def build_report(scale: str, results: Path, report_dir: Path, experiments: list[str],
                  thresholds_path: Path) -> str:
     runs, history = read_tables(results)
+    telemetry = read_telemetry(results)
     runs = with_eval_bn(runs, history)
     identities = read_identities(results / "identities.json")
     thresholds = load_thresholds(thresholds_path)
-    claims = evaluate_claims(runs, history, thresholds, identities=identities)
+    claims = evaluate_claims(runs, history, thresholds, identities=identities, telemetry=telemetry)
     prov = provenance(results, runs)
     figures_dir = report_dir / "figures"
     n_rep = sum(c.verdict == "reproduced" for c in claims)
@@ -244,6 +246,9 @@ def build_report(scale: str, results: Path, report_dir: Path, experiments: list[
                   "step inward on that axis (its validation error minus the tuned cell's): a cell only a little worse "
                   "there means the optimum may continue beyond the edge, so extending the grid could matter.", "",
                   table]
+    tau = tau_paragraph(runs, history, telemetry=telemetry)
+    if tau:
+        parts += ["", "## Weight decay as a timescale: the paper's findings and the later ones side by side", "", tau]
     order = list(EXPERIMENTS)
     for name in sorted(experiments, key=lambda e: order.index(e) if e in order else len(order)):
         rows = runs[runs["experiment"] == name]

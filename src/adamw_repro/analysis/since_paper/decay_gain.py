@@ -21,8 +21,7 @@ import pandas as pd
 
 from ..decoupling import shared_seeds
 from ..stats import CI
-from ..verdicts import ClaimResult
-from .common import Effect, Margin, fmt, fmt_ci, missing, not_run, part, result, seed_ci, slopes_by_seed, threshold
+from .common import seed_ci, slopes_by_seed
 
 OPTIMIZERS = ("sgd", "sgdw", "adam", "adamw")
 JUDGED = ("sgd", "sgdw")  # D'Angelo et al.'s vision experiments train with SGD; the Adam variants are shown
@@ -95,42 +94,3 @@ def smallest_alpha_gain(table: pd.DataFrame) -> tuple[CI, int, float]:
     alpha = float(table["alpha"].min())
     ci, n = seed_ci(table.loc[table["alpha"] == alpha, "gain"])
     return ci, n, alpha
-
-
-def claim_13(runs: pd.DataFrame, history: pd.DataFrame | None, value, *, telemetry: pd.DataFrame | None = None,
-             judged: tuple[str, ...] = JUDGED) -> ClaimResult:
-    """Finding 13 on the cosine grids; `value` holds `slope` (the gain's slope on log2(alpha): below 0, reaching this
-    smallest effect) and `small_alpha` (|gain at the smallest alpha| below this margin)."""
-    smallest, margin = threshold(value, "slope", 13), threshold(value, "small_alpha", 13)
-    parts, notes, sources = [], [], set()
-    for opt in OPTIMIZERS:
-        source, rows = cosine_grid(runs, opt)
-        label = LABELS[opt]
-        q_slope = f"slope of decay's gain (err(best lambda)/err(0) - 1) on log2(alpha), {label}"
-        q_small = f"decay's gain at the grid's smallest alpha, {label}"
-        table = gains(rows) if not rows.empty else pd.DataFrame(columns=list(GAIN_COLUMNS))
-        if table.empty or table["alpha"].nunique() < 2:
-            if opt in judged:
-                why = f"no {opt} cosine grid with lambda = 0 and lambda > 0 at two alphas or more"
-                parts += [missing(f"slope, {label}", q_slope, Effect("<"), smallest, why),
-                          missing(f"small alpha, {label}", q_small, Margin(), margin, why)]
-            continue
-        sources.add(source)
-        slope_ci, n_slope, _ = gain_slope(table)
-        small_ci, n_small, alpha0 = smallest_alpha_gain(table)
-        per_alpha = gain_by_alpha(table)
-        notes.append(f"{label} (`{source}`, {lambda_column(rows)}; {table['selection'].iloc[0]} selection): gain by "
-                     "alpha " + ", ".join(f"{a:.3g}: {fmt_ci(CI(g, lo, hi))}" for a, g, lo, hi in
-                                          per_alpha[["alpha", "gain", "lo", "hi"]].itertuples(index=False))
-                     + f"; slope {fmt_ci(slope_ci)} a doubling of alpha"
-                     + ("" if opt in judged else " (shown, not judged)") + ".")
-        if opt in judged:
-            parts += [part(f"slope, {label}", q_slope, slope_ci, Effect("<"), smallest, n_slope),
-                      part(f"small alpha, {label}", q_small + f" ({alpha0:.3g})", small_ci, Margin(), margin, n_small)]
-    if not parts:
-        return not_run(13, "fig2_sgd_adam", "No cosine grid with lambda = 0 and lambda > 0 at two alphas or more.")
-    notes.append("Gain < 0: tuned decay beats no decay. The best lambda at each alpha is chosen on the validation "
-                 "error of the other grid seeds and measured on the left-out seed's test error, so the seed that "
-                 "measures a gain never chose it. Whether the grid's smallest alpha is small in D'Angelo et al.'s "
-                 f"sense is a property of the grid: its gain is judged as measured ({fmt(margin)} margin).")
-    return result(13, ", ".join(sorted(sources)) or "fig2_sgd_adam", parts, notes)

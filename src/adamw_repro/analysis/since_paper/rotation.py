@@ -29,8 +29,7 @@ import pandas as pd
 from adamw_repro import units
 
 from ..stats import CI
-from ..verdicts import ClaimResult
-from .common import Band, Effect, Margin, exp_ci, fmt, fmt_ci, missing, not_run, part, result, seed_ci, slope, threshold
+from .common import exp_ci, fmt, fmt_ci, seed_ci, slope
 
 EXPERIMENT = "rotation"
 BETA1 = 0.9  # conf/optimizer/adamw.yaml and adam.yaml
@@ -129,31 +128,8 @@ def _n(series: pd.Series) -> int:
     return int(np.isfinite(np.asarray(series, dtype=float)).sum())
 
 
-def claim_12(runs: pd.DataFrame, history: pd.DataFrame | None, value, *, telemetry: pd.DataFrame | None = None,
-             experiment: str = EXPERIMENT) -> ClaimResult:
-    """Finding 12 from the telemetry table; `value` holds `angle_factor` (the measured/predicted ratio within
-    [1/f, f]), `alpha_slope` (|slope| below it) and `balance` (AdamW's CV over Adam+L2's below it: 1, a direction)."""
-    factor, max_slope, balance = (threshold(value, k, 12) for k in ("angle_factor", "alpha_slope", "balance"))
-    if telemetry is None or telemetry.empty or not (telemetry["experiment"] == experiment).any():
-        return not_run(12, experiment, f"No telemetry of `{experiment}` (telemetry.parquet beside runs.parquet).")
-    p = rotation_parts(telemetry, runs, experiment=experiment)
-    q_ratio = "AdamW's measured/predicted equilibrium angle (geometric mean over judged layers and cells)"
-    q_slope = "slope of ln(AdamW's equilibrium angle) on ln(alpha) at a fixed lambda"
-    q_bal = "spread of the equilibrium angle across judged layers (CV), AdamW over Adam+L2"
-    parts = []
-    for name, quantity, ci, by_seed, criterion, thr, method in (
-            ("angle", q_ratio, p.ratio, p.ratio_by_seed, Band(), factor, "t over seeds on the log scale"),
-            ("alpha", q_slope, p.alpha_slope, p.alpha_slope_by_seed, Margin(), max_slope, "t over per-seed slopes"),
-            ("balance", q_bal, p.balance, p.balance_by_seed, Effect("<", null=1.0), balance,
-             "t over seeds on the log scale (paired by seed)")):
-        if _n(by_seed) == 0:
-            parts.append(missing(name, quantity, criterion, thr, "no runs of the optimizers it compares"))
-        else:
-            parts.append(part(name, quantity, ci, criterion, thr, _n(by_seed), method))
-    return result(12, experiment, parts, _notes(p))
-
-
-def _notes(p: RotationParts) -> list[str]:
+def notes(p: RotationParts) -> list[str]:
+    """Finding 12's notes: which layers are judged, each layer's ratio and drift, Adam+L2 for contrast."""
     eq = p.equilibrium
     notes = ["Judged layers: the scale-invariant weights except the input layer (the network's first weight, whose "
              "filters have few weights: see adamw_repro/analysis/since_paper/rotation.py); equilibrium = mean "

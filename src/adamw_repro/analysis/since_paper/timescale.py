@@ -21,8 +21,7 @@ from adamw_repro import units
 
 from ..decoupling import parabola_vertex, shared_seeds
 from ..stats import CI
-from ..verdicts import ClaimResult
-from .common import Bound, fmt, fmt_ci, not_run, part, result, seed_ci, slope, threshold
+from .common import fmt, fmt_ci, seed_ci, slope
 
 EXPERIMENT = "timescale"
 EMA_SLOPE, NORMALIZED_SLOPE = -1.0, -0.5  # the two predictions for ln(best lambda) on ln(N)
@@ -114,30 +113,21 @@ def excluded_text(ci: CI) -> str:
     return said + (f" and holds {kept[0]}." if kept else ": neither prediction fits.")
 
 
-def claim_11(runs: pd.DataFrame, history: pd.DataFrame | None, value, *, telemetry: pd.DataFrame | None = None,
-             experiment: str = EXPERIMENT) -> ClaimResult:
-    """Finding 11: the slope of ln(best lambda) on ln(N) lies below `value` (the split between -1 and -1/2, -0.75:
-    a number, or {"slope": number})."""
-    split = threshold(value, "slope", 11)
-    fit = timescale_fit(runs, experiment)
-    if fit is None:
-        return not_run(11, experiment, f"No AdamW runs of `{experiment}` at two training-set sizes or more.")
-    quantity = "slope of ln(best lambda) on ln(N), AdamW at a fixed alpha (mean of per-seed slopes)"
-    judged = part("slope", quantity, fit.slope, Bound("<"), split, fit.n_seeds,
-                  "t over per-seed slopes (each seed's own best lambda per N)")
+def notes(fit: TimescaleFit) -> list[str]:
+    """Finding 11's notes: which prediction the interval excludes, the best lambda and tau_epoch per size, edges."""
     sizes = "; ".join(
         f"N = {int(r.train_size)}: best lambda {fmt(r.lam_geo)} (geometric mean over {int(r.n_seeds)} seeds"
         + (f", {int(r.n_edge)} on a grid edge" if r.n_edge else "") + f"), tau_epoch {fmt(r.tau_epoch)} epochs"
         for r in fit.per_size.itertuples())
     tau_slope = -1.0 - fit.slope.value  # tau_epoch ~ b/(N*lambda): ln tau_epoch = -ln N - ln lambda + const
-    notes = [
+    out = [
         f"{excluded_text(fit.slope)} Slope of the seed-mean curves' optima: {fmt(fit.pooled_slope)}.",
         f"Best lambda and its EMA timescale per training-set size (at the peak rate): {sizes}. Constant tau_epoch "
         f"means a slope of 0 of ln(tau_epoch) on ln(N), normalized decay -1/2; measured {fmt(tau_slope)}.",
     ]
     edges = fit.best[fit.best["edge"]]
     if not edges.empty:
-        notes.append(f"**{len(edges)} of {len(fit.best)} per-seed optima lie on an edge of the lambda grid** (kept "
-                     "at the edge: the optimum may lie beyond it), at N = "
-                     + ", ".join(str(int(n)) for n in sorted(edges["train_size"].unique())) + ".")
-    return result(11, experiment, [judged], notes)
+        out.append(f"**{len(edges)} of {len(fit.best)} per-seed optima lie on an edge of the lambda grid** (kept "
+                   "at the edge: the optimum may lie beyond it), at N = "
+                   + ", ".join(str(int(n)) for n in sorted(edges["train_size"].unique())) + ".")
+    return out
