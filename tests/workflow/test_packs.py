@@ -45,3 +45,11 @@ def test_stack_key_ignores_only_what_a_stacked_model_can_vary():
     assert a == b != packs.stack_key("e", ["epochs=20"])
     with pytest.raises(ValueError, match="scale.pack_size=0"):
         packs.form_packs(grid(), 0, lambda r: "d", key)
+
+
+def test_cpu_packs_may_hold_several_groups_in_order_so_few_packs_hold_many_small_ones():
+    runs = grid()
+    mixed = packs.form_packs(runs, 4, digest_of=lambda r: "d", key_of=key, mix=True)
+    assert sorted(len(m) for m in mixed.values()) == [2, 4]  # 6 runs, 4 a pack, across the two optimizers
+    order = [r for m in sorted(mixed.values(), key=len, reverse=True) for r in m]
+    assert [key(r) for r in order] == sorted((key(r) for r in order), key=repr)  # groups stay contiguous

@@ -178,7 +178,7 @@ class Dag:
         would reshuffle its packs, and the rule of the pack it runs would vanish under it."""
         if main_process:
             self.packs = packs.form_packs(self.unfinished(self.known_runs()), self.pack_size,
-                                          digest_of=self.resolver.digest, key_of=self.pack_key)
+                                          digest_of=self.resolver.digest, key_of=self.pack_key, mix=not self.gpus)
         else:
             plan = json.loads(self.pack_plan().read_text()) if self.pack_plan().exists() else {}
             self.packs = {pid: [self.run_of(rid) for rid in ids] for pid, ids in plan.items()}
@@ -191,9 +191,10 @@ class Dag:
         return [r for r in runs if not packs.is_finished(self.run_dir(r), self.resolver.digest(r))]
 
     def pack_key(self, run: RunSpec) -> tuple:
-        """Packs that may be stacked (a GPU scale, or pack_mode vectorized) hold runs of one stack key;
-        sequential packs take any runs (in run-id order, so mostly one experiment's), as few as pack_size allows."""
-        if self.pack_mode == "vectorized" or (self.pack_mode == "auto" and self.gpus):
+        """Packs that may be stacked (pack_mode auto or vectorized: on a GPU, and on a CPU where the batched form
+        covers the model) hold runs of one stack key, so a pack trains as few stacks as it can; sequential packs
+        take any runs (in run-id order, so mostly one experiment's), as few as pack_size allows."""
+        if self.pack_mode in ("vectorized", "auto"):
             return packs.stack_key(run.experiment, run.overrides)
         return ()
 

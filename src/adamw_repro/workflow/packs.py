@@ -48,20 +48,21 @@ def pack_id(members: list[tuple[str, str]]) -> str:
     return hashlib.sha1(json.dumps(sorted(members)).encode()).hexdigest()[:10]
 
 
-def form_packs(runs: list, size: int, digest_of: Callable, key_of: Callable) -> dict[str, list]:
-    """{pack id: runs} for the given unfinished runs: grouped by `key_of`, in run-id order, `size` a pack."""
+def form_packs(runs: list, size: int, digest_of: Callable, key_of: Callable, mix: bool = False) -> dict[str, list]:
+    """{pack id: runs} for the given unfinished runs, `size` a pack, in run-id order within groups of one `key_of`.
+    mix=False: a pack holds one group's runs (a GPU pack is one stacked model); mix=True: the groups follow one
+    another and a pack may hold the end of one and the start of the next (a CPU pack stacks each group it holds,
+    training/pack.py), so few packs hold many small groups."""
     if size < 1:
         raise ValueError(f"scale.pack_size={size} must be a positive integer (conf/scale/)")
     groups: dict[tuple, list] = {}
     for run in sorted(runs, key=lambda r: r.run_id):
         groups.setdefault(key_of(run), []).append(run)
-    packs = {}
-    for key in sorted(groups, key=repr):
-        members = groups[key]
-        for i in range(0, len(members), size):
-            chunk = members[i:i + size]
-            packs[pack_id([(r.run_id, digest_of(r)) for r in chunk])] = chunk
-    return packs
+    ordered = [groups[key] for key in sorted(groups, key=repr)]
+    chunks = []
+    for members in ([[run for g in ordered for run in g]] if mix else ordered):
+        chunks += [members[i:i + size] for i in range(0, len(members), size)]
+    return {pack_id([(r.run_id, digest_of(r)) for r in chunk]): chunk for chunk in chunks}
 
 
 def runs_file(members: list[dict]) -> str:
