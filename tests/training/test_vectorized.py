@@ -148,3 +148,14 @@ def test_kill_9_of_a_stacked_pack_then_the_same_command_matches_an_uninterrupted
     for i in range(3):
         assert rows_of(tmp_path / f"k{i}") == rows_of(tmp_path / f"r{i}")
     assert json.loads((tmp_path / "k0" / "metrics.json").read_text())["resumed_from"] is not None
+
+
+@pytest.mark.slow
+@pytest.mark.runs
+def test_a_member_ends_bitwise_the_same_whatever_else_its_stack_holds(tmp_path, data_root):
+    """A run's numbers must not depend on the pack it landed in (adding a seed reshuffles packs)."""
+    rows = [("optimizer=adamw", "optimizer.lr=0.01", f"optimizer.weight_decay={wd}", f"seed={i}")
+            for i, wd in enumerate(("0.001", "0.01", "0.003", "0.0"))]
+    alone = train_pack(members_for(tmp_path, data_root, rows[:1], "one"), "vectorized")[tmp_path / "one0"]
+    four = train_pack(members_for(tmp_path, data_root, rows, "four"), "vectorized")[tmp_path / "four0"]
+    assert alone["final"] == four["final"] and alone["best"] == four["best"]

@@ -43,6 +43,7 @@ from adamw_repro.training.batched_ops import BatchNormTrain, Conv, update_runnin
 from adamw_repro.training.optim import parameter_groups
 
 EVAL_CHUNK = 512  # sample-members per evaluation chunk: about the fastest of 128-4,096 at K = 8 and 32, 1 thread
+EVAL_SAMPLES = 256  # samples per evaluation sum (the same for every K)
 
 
 @dataclass
@@ -261,7 +262,9 @@ class BatchedCNN:
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch: int) -> list[tuple[float, float]]:
         """Each member's mean cross-entropy and error rate over shared (x, y) in eval mode (as loop.evaluate),
         in chunks of at most `batch` samples and about EVAL_CHUNK sample-members."""
-        chunk = max(1, min(batch, 4 * EVAL_CHUNK // self.K))  # infer chunks further
+        # A fixed chunk of samples whatever K is, so that a member's sums (and so its loss, to the last bit) do not
+        # depend on how many members share its stack; `infer` splits each chunk further for the cache.
+        chunk = max(1, min(batch, EVAL_SAMPLES))
         loss_sum = torch.zeros(self.K, dtype=torch.float64, device=x.device)
         wrong = torch.zeros(self.K, dtype=torch.int64, device=x.device)
         for i in range(0, len(x), chunk):
