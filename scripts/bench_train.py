@@ -5,7 +5,8 @@
 The floor is a *bare step*: the quick testbed (1-D CNN with BatchNorm, 32 channels, batch 128, MNIST-1D 4,000
 samples) trained by a tight loop outside the project (plain torch, torch.optim.AdamW, random batches, nothing
 else). Against it, per step and as a ratio to the bare step:
-- the project's loop (loop.fit) under each evaluation setting the scales use: a grid cell (validation and test
+- the project's loop (loop.fit, with the run's engine: the batched CNN as a stack of one, and the loop engine
+  for comparison) under each evaluation setting the scales use: a grid cell (validation and test
   at the end only, the heatmaps), curves with the test set every epoch (Fig. 4), validation every epoch (CLR's
   time to target), the default single run (`python -m adamw_repro.training.train`: validation every epoch),
   and a run with per-layer telemetry every 4 steps; each including its BatchNorm re-estimations, evaluations,
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 # The loop's evaluation settings, as the experiments set them (conf/experiment/*.yaml).
 SETTINGS = {
     "grid cell (val + test at the end: fig1, fig2, figS3)": ("experiment=fig1_schedules",),
+    "grid cell, loop engine (engine=loop)": ("experiment=fig1_schedules", "engine=loop"),
     "test error every epoch (fig4)": ("val_every=0", "test_every=1"),
     "validation every epoch (clr)": ("val_every=1", "test_every=0"),
     "default single run (train.py)": (),
@@ -74,13 +76,15 @@ def bare_step_seconds(splits, epochs: int) -> float:
 
 
 def loop_step_seconds(cfg, splits, run_dir: Path) -> float:
-    """Seconds per step of loop.fit on this config: training, evaluations, checkpoints and outputs."""
+    """Seconds per step of loop.fit on this config with its engine (training/engines.py; the batched CNN as a stack
+    of one by default): training, evaluations, checkpoints and outputs."""
     from adamw_repro.runconfig import config_digest, run_config
     from adamw_repro.training.loop import fit
+    from adamw_repro.training.train import engine_for
 
     rc = run_config(cfg)
     start = time.perf_counter()
-    metrics = fit(cfg, rc, config_digest(rc), run_dir, splits=splits)
+    metrics = fit(cfg, rc, config_digest(rc), run_dir, splits=splits, engine=engine_for(cfg))
     return (time.perf_counter() - start) / metrics["steps"]
 
 

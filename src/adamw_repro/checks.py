@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adamw_repro import names
 from adamw_repro.runconfig import CONF_DIR, ConfigError
-from adamw_repro.schema import OPTIMIZERS, SCHEDULES
 
 
 def _is_number(value) -> bool:
@@ -48,11 +48,11 @@ def check_config(cfg, choices: Mapping[str, str] | None = None, conf_dir: Path |
     inferred from the config when not given) and for values the optimizers, schedules and loop cannot take."""
     check_keys(cfg, choices, conf_dir)
     opt, sched = cfg["optimizer"], cfg["schedule"]
-    if opt["name"] not in OPTIMIZERS:
-        raise ConfigError(f"optimizer.name={opt['name']!r} is unknown; allowed: {', '.join(OPTIMIZERS)} "
+    if opt["name"] not in names.OPTIMIZERS:  # the registry rows themselves: a new row is known at once
+        raise ConfigError(f"optimizer.name={opt['name']!r} is unknown; allowed: {', '.join(names.OPTIMIZERS)} "
                           f"(choose a file in conf/optimizer/)")
-    if sched["name"] not in SCHEDULES:
-        raise ConfigError(f"schedule.name={sched['name']!r} is unknown; allowed: {', '.join(SCHEDULES)} "
+    if sched["name"] not in names.SCHEDULES:
+        raise ConfigError(f"schedule.name={sched['name']!r} is unknown; allowed: {', '.join(names.SCHEDULES)} "
                           f"(choose a file in conf/schedule/)")
     lr = opt["lr"]
     if not _is_number(lr) or not math.isfinite(lr) or lr <= 0:
@@ -100,6 +100,8 @@ def check_config(cfg, choices: Mapping[str, str] | None = None, conf_dir: Path |
             _need(_is_int(cfg["model"][key]) and cfg["model"][key] >= 1, cfg, f"model.{key}", cfg["model"][key],
                   "an integer >= 1")
     _need(cfg["device"] in ("auto", "cpu", "cuda"), cfg, "device", cfg["device"], "auto, cpu, cuda")
+    _need(cfg.get("engine", "auto") in ("auto", "loop", "batched"), cfg, "engine", cfg.get("engine"),
+          "auto, loop, batched")
     train_size, pool, batch_size = cfg["data"].get("train_size"), cfg["data"].get("pool_size"), cfg["batch_size"]
     if train_size is not None:
         _need(_is_int(train_size) and train_size >= 1, cfg, "data.train_size", train_size, "an integer >= 1")

@@ -14,12 +14,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from adamw_repro import names
-
-# Names of the optimizers (`optimizer=`) and schedules (`schedule=`): the rows of adamw_repro/names.py.
-OPTIMIZERS = tuple(names.OPTIMIZERS)
-SCHEDULES = tuple(names.SCHEDULES)
-
 # -- one run's files ------------------------------------------------------------------------------------------
 # history.csv: one row per epoch. Losses and errors of an epoch that was not evaluated (validation every
 # `val_every`, test every `test_every` epochs, both always at the end) are NaN. Training loss and error are
@@ -96,8 +90,8 @@ RUN_LABELS = (
     "experiment",      # conf/experiment/<name>.yaml
     "scale",           # smoke | quick | budget | paper
     "seed",
-    "optimizer",       # one of OPTIMIZERS
-    "schedule",        # one of SCHEDULES
+    "optimizer",       # a row of names.OPTIMIZERS
+    "schedule",        # a row of names.SCHEDULES
     "alpha",           # base learning rate (optimizer.lr)
     "weight_decay",    # as configured: L2 coefficient (adam, sgd), paper lambda (adamw, sgdw), torch wd (adamw_torch)
     "lambda_norm",     # normalized weight decay, NaN when weight_decay was given directly

@@ -111,7 +111,7 @@ def test_the_smoke_scales_tiny_sweeps_draw(no_files, tmp_path):
     assert load("rotation").plot(runs, None, tmp_path / "r.png", telemetry=tel) is not None
 
 
-def test_rotation_adapter_reads_the_telemetry_table_beside_the_runs_table(no_files, tmp_path):
+def test_rotation_adapter_reads_the_aggregated_telemetry_table(no_files, tmp_path):
     runs, tel = rotation_telemetry(seeds=(0, 1))
     results.write_table(runs, tmp_path / "runs.parquet")
     results.write_table(pd.DataFrame({"x": [1]}), tmp_path / "history.parquet")
@@ -121,7 +121,8 @@ def test_rotation_adapter_reads_the_telemetry_table_beside_the_runs_table(no_fil
         __getattr__ = dict.__getitem__
 
     smk = types.SimpleNamespace(
-        input=Named(runs=str(tmp_path / "runs.parquet"), history=str(tmp_path / "history.parquet")),
+        input=Named(runs=str(tmp_path / "runs.parquet"), history=str(tmp_path / "history.parquet"),
+                    telemetry=str(tmp_path / "telemetry.parquet")),
         output=Named(png=str(tmp_path / "fig" / "rotation.png"), pdf=str(tmp_path / "fig" / "rotation.pdf")),
         params=Named(experiment="rotation", caption="", code=""), log=[])
     load("rotation").main(smk)

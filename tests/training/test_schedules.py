@@ -116,7 +116,7 @@ def test_build_schedule_from_every_config_file(make_cfg):
     from pathlib import Path
 
     names = sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "schedule").glob("*.yaml"))
-    from adamw_repro.schema import SCHEDULES
+    from adamw_repro.names import SCHEDULES
 
     assert set(names) == set(SCHEDULES)  # every schedule has its config file, and no file is orphaned
     for name in names:

@@ -25,7 +25,7 @@ def strip_seconds(path):
 
 @pytest.mark.runs
 def test_telemetry_csv_has_a_row_per_epoch_and_weight_and_changes_nothing(make_cfg, tmp_path):
-    cfg = ("optimizer=adamw", "schedule=fixed", "optimizer.weight_decay=0.01", "epochs=3")
+    cfg = ("optimizer=adamw", "schedule=fixed", "optimizer.weight_decay=0.01", "epochs=3", "engine=loop")
     train(make_cfg(*cfg, "telemetry_every=2"), tmp_path / "on")
     train(make_cfg(*cfg), tmp_path / "off")
     table = rows(tmp_path / "on" / "telemetry.csv")

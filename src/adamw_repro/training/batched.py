@@ -63,11 +63,6 @@ class Plan:
     linear: str
 
 
-def covers(model_cfg) -> bool:
-    """Whether the batched form covers the model a config builds (models/mnist1d.py's `cnn` family)."""
-    return model_cfg.get("name") == "cnn"
-
-
 def unsupported(model: nn.Module) -> str | None:
     """Why `model` cannot be batched (a sentence), or None: blocks of Conv1d [BatchNorm1d] ReLU, Flatten, Linear."""
     if not isinstance(model, nn.Sequential):

@@ -223,11 +223,12 @@ def configure_torch(cfg, device: torch.device) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def fit(cfg, run_cfg: dict, digest: str, run_dir: Path, splits: Splits | None = None) -> dict:
-    """Train (or resume) one run and write config.yaml, history.csv, checkpoint.pt and metrics.json.
+def fit(cfg, run_cfg: dict, digest: str, run_dir: Path, splits: Splits | None = None, engine=SoloEngine) -> dict:
+    """Train (or resume) one run with `engine` and write config.yaml, history.csv, checkpoint.pt and metrics.json
+    (the run's own engine: train.engine_for).
 
     `splits`: data already on the device (a pack loads them once for all its members)."""
-    return fit_members([Member(cfg, run_cfg, digest, Path(run_dir))], splits=splits)[Path(run_dir)]
+    return fit_members([Member(cfg, run_cfg, digest, Path(run_dir))], splits=splits, engine=engine)[Path(run_dir)]
 
 
 def fit_members(members: list[Member], splits: Splits | None = None, engine=SoloEngine,

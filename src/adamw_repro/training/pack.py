@@ -29,7 +29,7 @@ from adamw_repro.checks import check_config
 from adamw_repro.compose import Composer
 from adamw_repro.runconfig import CONF_DIR, ConfigError, config_digest, run_config, run_label
 from adamw_repro.training.member import Member
-from adamw_repro.training.train import exit_now, finished_metrics
+from adamw_repro.training.train import engine_for, exit_now, finished_metrics
 
 MODES = ("auto", "sequential", "vectorized")
 
@@ -74,25 +74,30 @@ def unfinished(members: list[Member]) -> list[Member]:
 
 
 def stacks(members: list[Member], mode: str) -> list[tuple[bool, list[Member]]]:
-    """How the pack trains: (stacked?, members) groups. `sequential`: one run at a time. `vectorized`: members
-    that can share a stacked model (vectorized.stack_signature) as stacks, a group that cannot refused with one
-    line, never trained with another optimizer's arithmetic. `auto`: stacks where stacking pays (a GPU; on a CPU,
-    models the batched form covers: ~2x at 4-16 members), one at a time elsewhere. Stacks hold at most
-    `scale.stack_size` members (16: larger ones leave the CPU's cache)."""
-    from adamw_repro.training.vectorized import STACK_SIZE, pays_to_stack, stack_problem, stack_signature
+    """How the pack trains: (stacked?, members) groups. Runs of the batched engine (training/engines.py: decided
+    by each run's config, never by the pack) train as stacks of any size: a member's numbers do not depend on
+    what else its stack holds, and a stack of K costs about half of K runs one after another (`sequential`: one
+    member a stack). Runs of the loop engine train one at a time, or stacked under vmap where that pays (a GPU,
+    `auto`) or is asked for (`vectorized`: a group that cannot share a stacked model is refused with one line,
+    never trained with another optimizer's arithmetic). Stacks hold at most `scale.stack_size` members (16:
+    larger ones leave a CPU's cache)."""
+    from adamw_repro.training.engines import engine_of
+    from adamw_repro.training.vectorized import STACK_SIZE, stack_problem, stack_signature, vmap_pays
 
-    if mode == "sequential":
-        return [(False, [m]) for m in members]
     groups: dict[str, list[Member]] = {}
     for m in members:
         groups.setdefault(stack_signature(m.cfg), []).append(m)
     out = []
     for group in groups.values():
+        batched = engine_of(group[0].cfg) == "batched"
+        if mode == "sequential" or (not batched and mode == "auto" and len(group) < 2):
+            out += [(batched, [m]) for m in group]
+            continue
         problem = stack_problem([m.cfg for m in group])
         if mode == "vectorized" and problem:
             raise ConfigError(f"--mode vectorized: these runs cannot share a stacked model: {problem}; "
                               "allowed: --mode sequential or auto (scale.pack_mode in conf/scale/)")
-        if mode == "auto" and (problem or len(group) < 2 or not pays_to_stack(group[0].cfg)):
+        if not batched and (problem or (mode == "auto" and not vmap_pays(group[0].cfg))):
             out += [(False, [m]) for m in group]
             continue
         size = int(group[0].cfg.get("scale", {}).get("stack_size") or STACK_SIZE)
@@ -111,6 +116,7 @@ def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
     if not todo:
         return results
     from adamw_repro.training.data import load_splits
+    from adamw_repro.training.engines import engine_of
     from adamw_repro.training.loop import fit_members, pick_device
 
     data = {}  # the data of each distinct data config and device, loaded once for the whole pack
@@ -119,13 +125,14 @@ def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
         key = json.dumps([group[0].run_cfg["data"], str(device)], sort_keys=True, default=str)
         if key not in data:
             data[key] = load_splits(group[0].cfg.data, device)
-        if stacked:
+        if stacked:  # the batched engine's stacks, or the loop engine's runs under vmap
             from adamw_repro.training.vectorized import StackedEngine
 
-            results.update(fit_members(group, splits=data[key], engine=StackedEngine,
+            engine = engine_for(group[0].cfg) if engine_of(group[0].cfg) == "batched" else StackedEngine
+            results.update(fit_members(group, splits=data[key], engine=engine,
                                        pack={"mode": "stacked", "members": len(group)}))
         else:
-            results.update(fit_members(group, splits=data[key]))
+            results.update(fit_members(group, splits=data[key], engine=engine_for(group[0].cfg)))
         for m in group:
             stamp(m)
     return results

@@ -80,9 +80,23 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
                 runio.set_aside_run(run_dir, metrics["config_digest"])
             from adamw_repro.training.loop import fit  # imports torch: only when there is work to do
 
-            return fit(cfg, run_cfg, digest, run_dir)
+            return fit(cfg, run_cfg, digest, run_dir, engine=engine_for(cfg))
     except runio.RunLocked as err:
         raise ConfigError(f"hydra.run.dir={err}") from None
+
+
+def engine_for(cfg):
+    """The engine of loop.fit_members that trains this run (training/engines.py: decided by its config): the batched
+    CNN as a stack (of one, or of a pack's members), else the solo loop. Imports torch."""
+    from adamw_repro.training.engines import engine_of
+
+    if engine_of(cfg) == "batched":
+        from adamw_repro.training.vectorized import batched_engine
+
+        return batched_engine
+    from adamw_repro.training.loop import SoloEngine
+
+    return SoloEngine
 
 
 def check_experiment(argv: list[str]) -> None:

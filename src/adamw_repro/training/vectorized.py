@@ -32,7 +32,7 @@ from adamw_repro.training.optim import parameter_groups, set_multiplier, set_wei
 
 # What members of one stacked model must share; seed, alpha, lambda and the schedule may differ.
 SHARED = ("model", "data", "batch_size", "epochs", "device", "amp", "compile", "channels_last", "eval_batch_size",
-          "val_every", "test_every", "bn_samples", "telemetry_every")
+          "val_every", "test_every", "bn_samples", "telemetry_every", "engine")
 SHARED_OPTIMIZER = ("name", "betas", "eps", "momentum", "decay_bias_and_norm")
 STACK_SIZE = 16  # members of one stack at most (scale.stack_size): larger stacks leave a CPU's cache
 
@@ -50,15 +50,12 @@ def stack_signature(cfg) -> str:
                       sort_keys=True, default=str)
 
 
-def pays_to_stack(cfg) -> bool:
-    """Stacking pays on a GPU, and on a CPU for the models the batched form covers (scripts/bench_batched.py:
-    ~2x a sequential pack at 4-16 members); vmap on a CPU measured slower than one run at a time."""
+def vmap_pays(cfg) -> bool:
+    """Stacking runs of the loop engine under vmap pays on a GPU; on a CPU it measured slower than one run at a
+    time (scripts/bench_batched.py), so there they train one after another."""
     import torch
 
-    from adamw_repro.training.batched import covers
-
-    on_gpu = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
-    return on_gpu or covers(cfg.model)
+    return torch.cuda.is_available() and cfg.device in ("auto", "cuda")
 
 
 def stack_problem(cfgs) -> str | None:
@@ -71,7 +68,7 @@ def stack_problem(cfgs) -> str | None:
     if first.compile or first.amp:
         return "compile=true and amp=true are not supported in a stacked pack"
     if first.telemetry_every:
-        return "telemetry is recorded by sequential packs only (telemetry_every > 0)"
+        return "per-layer telemetry (telemetry_every > 0) is recorded by the loop engine, one run at a time"
     for key in SHARED:
         if any(plain(c, key) != plain(first, key) for c in cfgs):
             return f"the members differ in {key}"
@@ -235,23 +232,21 @@ class Tensor:
         return {n: p.view(flat.shape[0], *s) for n, p, s in zip(self.names, pieces, self.shapes, strict=True)}
 
 
-def model_for(runs: list[Run]):
-    """The batched form where it covers the members' model (the cnn family), else vmap(functional_call)."""
-    from adamw_repro.training.batched import unsupported
-
-    return BatchedModel(runs) if unsupported(runs[0].model) is None else VmapModel(runs)
+def batched_engine(runs: list[Run]) -> StackedEngine:
+    """The batched engine (training/engines.py): the stacked engine over the batched CNN."""
+    return StackedEngine(runs, model=BatchedModel)
 
 
 class StackedEngine:
-    """The members' Runs, their stacked model (batched or vmapped), optimizer state and step counts: trains and
-    evaluates them together. An engine of loop.fit_members."""
+    """The members' Runs, their stacked model (vmapped, or the batched CNN: `batched_engine`), optimizer state and
+    step counts: trains and evaluates them together. An engine of loop.fit_members."""
 
-    def __init__(self, runs: list[Run], model=None):
+    def __init__(self, runs: list[Run], model=VmapModel):
         problem = stack_problem([r.cfg for r in runs])
         if problem:
             raise ValueError(f"these runs cannot share a stacked model: {problem}")
         self.runs = runs
-        self.model = (model or model_for)(runs)
+        self.model = model(runs)
         cfg = runs[0].cfg.optimizer
         self.family = names.optimizer(cfg.name).family
         self.betas, self.eps, self.momentum = tuple(cfg.betas), cfg.eps, cfg.momentum
