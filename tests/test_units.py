@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from adamw_repro import names, units
+from adamw_repro.units import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 # The issue's example: a PyTorch AdamW setting at CIFAR-10's budget (b = 128, B = 50,000, T = 100 epochs).
@@ -197,7 +198,7 @@ def test_helpers_take_columns_of_a_runs_table():
 
 # ------------------------------------------------------------------------------------------ command line
 def run_main(capsys, *argv: str) -> tuple[int, str, str]:
-    code = units.main(list(argv))
+    code = cli.main(list(argv))
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -256,5 +257,5 @@ def test_the_readme_shows_what_its_worked_example_prints(capsys):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Weight decay in every unit")[1].split("\n## ")[0]
     command = next(line for line in section.splitlines() if line.startswith("python -m adamw_repro.units "))
-    assert units.main(command.split()[3:]) == 0
+    assert cli.main(command.split()[3:]) == 0
     assert capsys.readouterr().out in section
