@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.workflow.test_slurm_cluster import PROFILE, cluster_skip_reason, scontrol_job, site_env
-from tests.workflow_helpers import copy_workflow, snakemake
+from tests.workflow_helpers import copy_workflow
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.snakemake]
 TIMING = ["wall_seconds", "steps_per_second"]
@@ -51,13 +51,14 @@ def node_size() -> tuple[int, int]:
     return int(cpus), int(mem)
 
 
-def test_smoke_scale_through_the_users_profile_fits_the_node_and_equals_a_local_run(cluster, tmp_path):
-    # Exactly what CI and a user run: `snakemake --profile profiles/slurm --config scale=smoke`.
+def test_smoke_scale_through_the_users_profile_fits_the_node_and_equals_a_local_run(cluster, tmp_path,
+                                                                                     smoke_workflow):
+    # Exactly what CI and a user run: `snakemake --profile profiles/slurm --config scale=smoke`; the local run is
+    # the session's (tests/workflow/conftest.py).
     remote = copy_workflow(tmp_path / "slurm")
     out = slurm_snakemake(remote, "--config", "scale=smoke")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    local = copy_workflow(tmp_path / "local")
-    assert snakemake(local, "--cores", "2", "--config", "scale=smoke").returncode == 0
+    local = smoke_workflow
 
     runs_dir = remote / "results/smoke/runs"
     job_ids = {json.loads((d / "metrics.json").read_text())["provenance"]["slurm_job_id"] for d in runs_dir.iterdir()}

@@ -16,13 +16,10 @@ FIGURES = ("fig1_schedules", "fig2_sgd_adam", "fig3_curves", "fig4_restarts", "f
            "clr", "blog_decays", "testbed", "clr_range")
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """One smoke-scale workflow run, shared by the tests of this module."""
-    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    out = snakemake(work, "--cores", "2", "--config", "scale=smoke")
-    assert out.returncode == 0, out.stderr[-4000:]
-    return work
+@pytest.fixture
+def smoke(smoke_workflow):
+    """The smoke scale trained once per session (tests/workflow/conftest.py)."""
+    return smoke_workflow
 
 
 @pytest.mark.snakemake
@@ -95,10 +92,14 @@ def test_a_second_run_does_nothing_and_a_new_seed_trains_only_new_runs(smoke):
 @pytest.mark.slow
 def test_editing_a_value_retrains_exactly_the_runs_that_read_it(smoke):
     path = smoke / "conf/schedule/triangular.yaml"
-    path.write_text(path.read_text() + "\n# a comment changes nothing\n")
-    assert "Nothing to be done" in snakemake(smoke, "-n", "--config", "scale=smoke").stdout
-    path.write_text(path.read_text().replace("base_fraction: 0.25", "base_fraction: 0.5"))
-    plan = snakemake(smoke, "-n", "--config", "scale=smoke", "experiments=clr")
+    original = path.read_text()
+    try:
+        path.write_text(original + "\n# a comment changes nothing\n")
+        assert "Nothing to be done" in snakemake(smoke, "-n", "--config", "scale=smoke").stdout
+        path.write_text(path.read_text().replace("base_fraction: 0.25", "base_fraction: 0.5"))
+        plan = snakemake(smoke, "-n", "--config", "scale=smoke", "experiments=clr")
+    finally:
+        path.write_text(original)  # the session's smoke workflow, as other tests expect it
     (run,) = planned_runs(plan.stdout)  # only the triangular run
     assert yaml.safe_load((smoke / f"results/smoke/runs/{run}/config.yaml").read_text())["schedule"]["name"] == (
         "triangular")
