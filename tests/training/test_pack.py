@@ -54,6 +54,7 @@ def test_each_member_equals_its_solo_run(make_cfg, tmp_path, data_root):
         assert (packed / "done").read_text() == f"{solo['config_digest']}\n"
 
 
+@pytest.mark.runs
 def test_finished_members_are_not_retrained_and_a_new_one_is(tmp_path, data_root):
     first = compose_members(read_runs_file(runs_file(tmp_path, data_root, MEMBERS[:2])))
     train_pack(first, "sequential")
