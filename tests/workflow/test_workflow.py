@@ -122,15 +122,6 @@ def test_bad_input_is_reported_before_any_job_starts(tmp_path, config, message):
     assert out.returncode != 0
     assert message in out.stderr
     assert not (work / "results").exists()
+    # A wrong grid value is refused the same way: in process in test_resolver.py, through snakemake in
+    # test_bad_input.py.
 
-
-@pytest.mark.snakemake
-def test_a_wrong_grid_value_names_the_file_and_key(tmp_path):
-    work = copy_workflow(tmp_path)
-    path = work / "conf/experiment/blog_decays.yaml"
-    path.write_text(path.read_text().replace("schedule: [exponential, plateau]", "schedule: [exponential, plateau]\n"
-                                             "        optimizer.lr: [fast]"))
-    out = snakemake(work, "-n", "--config", "scale=smoke")
-    assert out.returncode != 0
-    assert "blog_decays.yaml: sweep.smoke.grid: optimizer.lr=fast is a str, but optimizer.lr is a float" in (
-        out.stdout + out.stderr)
