@@ -1,7 +1,10 @@
-"""Shared fixtures: the real conf/ composed by Hydra and shrunk to a tiny CPU run."""
+"""Shared fixtures: the real conf/ composed by Hydra and shrunk to a tiny CPU run; and the check that keeps the
+fast tier honest (a test that trains or spawns snakemake or SLURM without its marker fails)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +34,39 @@ def data_root(tmp_path_factory) -> Path:
 @pytest.fixture
 def make_cfg(data_root):
     return lambda *ov: compose_config(*ov, data_root=data_root)
+
+
+# What a test may only do under its marker (pyproject.toml): the fast tier, `-m "not slow and not runs and not
+# snakemake and not slurm"`, then holds no training, no snakemake and no SLURM command.
+SLURM_COMMANDS = {"sbatch", "srun", "salloc", "scancel", "squeue", "sinfo", "scontrol", "sacctmgr"}
+
+
+def _spawned_needs(argv) -> str | None:
+    """The marker a subprocess with this argv needs, or None."""
+    words = [Path(str(a)).name for a in ([argv] if isinstance(argv, str | bytes | Path) else argv)]
+    if not words:
+        return None
+    if "snakemake" in words[:3]:  # snakemake ... or python -m snakemake ...
+        return "snakemake"
+    if words[0] in SLURM_COMMANDS:
+        return "slurm"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _marked_as_it_runs(request, monkeypatch):
+    marks = {m.name for m in request.node.iter_markers()}
+    loop = sys.modules.get("adamw_repro.training.loop")  # imported by every module that trains (torch: not here)
+    if loop is not None and not marks & {"runs", "slow"}:
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"{request.node.nodeid} trains a model: mark it `runs` (or `slow`)")
+        monkeypatch.setattr(loop, "train_members", refuse)
+
+    class CheckedPopen(subprocess.Popen):
+        def __init__(self, args, *rest, **kwargs):
+            need = _spawned_needs(args)
+            if need is not None and need not in marks:
+                raise AssertionError(f"{request.node.nodeid} runs {need}: mark it `{need}`")
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", CheckedPopen)

@@ -1,4 +1,7 @@
-"""Figure scripts write a PNG and a PDF from small synthetic tables; the shared helpers do what they say.
+"""What each figure shows, drawn from small synthetic tables: the plotted cells and curves are the tables' seed
+means, the best cells are circled, the axes say what they hold, and missing data gives a figure that says so; the
+shared helpers do what they say. Most tests read the Figure a plot() returns without writing it (`no_files`);
+`plotting.save` and every script's PNG and PDF are written by their own tests.
 
 The tables are built with the schema's columns (`make_runs`, `make_history`) so a renamed column breaks here,
 not in the workflow.
@@ -228,7 +231,7 @@ def test_log2_labels_in_the_papers_units():
     assert plotting.log2_labels([0.3, 0.7]) == (["0.3", "0.7"], "")
 
 
-def test_heatmap_ticks_and_zero_row(tmp_path):
+def test_heatmap_ticks_and_zero_row():
     fig, axes, _, _ = plotting.heatmap_figure([[("AdamW", make_runs(("adamw",)))]])
     ax = axes[0, 0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["$2^{-10}$", "$2^{-9}$", "$2^{-8}$"]
@@ -237,7 +240,7 @@ def test_heatmap_ticks_and_zero_row(tmp_path):
     assert ticks[1] - ticks[0] > ticks[2] - ticks[1], "the λ = 0 row sits apart from the positive rows"
     assert ax.get_ylabel() == "weight decay λ (×0.001)"
     assert ax.get_xlabel() == "initial learning rate α"
-    plotting.save(fig, tmp_path / "h.png")
+    plotting.plt.close(fig)
 
 
 def test_colour_scale_is_shared_by_every_panel_and_resolves_the_good_region():
@@ -328,7 +331,7 @@ def test_slope_with_the_real_decoupling_module():
     plotting.plt.close(fig)
 
 
-def test_lr_range_plot(tmp_path):
+def test_lr_range_plot(tmp_path, monkeypatch):
     for opt in ("sgd", "adam"):
         lr = np.linspace(1e-4, 0.5, 50)
         acc = np.clip(np.tanh(lr * 20) * 0.6, 0, 1)
@@ -342,12 +345,20 @@ def test_lr_range_plot(tmp_path):
             }
         ).to_csv(tmp_path / f"{opt}.csv", index=False)
     (tmp_path / "sgd.json").write_text(json.dumps({"optimizer": "sgd", "base_lr": 0.02, "max_lr": 0.1}))
-    out = tmp_path / "range.png"
-    load("clr").plot_range_test([tmp_path / "sgd.csv", tmp_path / "adam.csv"], [tmp_path / "sgd.json"], out)
-    assert_written(out)
+    saved = []
+    monkeypatch.setattr(plotting, "save", lambda fig, out: saved.append(fig))
+    load("clr").plot_range_test([tmp_path / "sgd.csv", tmp_path / "adam.csv"], [tmp_path / "sgd.json"],
+                                tmp_path / "range.png")
+    ((fig,),) = [saved]
+    sgd = next(ax for ax in fig.axes if ax.get_title().startswith("SGD"))
+    bounds = {ln.get_label(): ln.get_xdata()[0] for ln in sgd.lines if ln.get_label().startswith(("base", "max"))}
+    assert bounds == {"base_lr = 0.02": 0.02, "max_lr = 0.1": 0.1}  # the suggested bounds, where they are
+    accuracy = next(ln for ln in sgd.lines if ln.get_label() == "training accuracy")
+    assert np.allclose(accuracy.get_xdata(), lr) and np.allclose(accuracy.get_ydata(), 100 * acc)  # in percent
+    plotting.plt.close(fig)
 
 
-def test_lr_range_plot_on_the_workflows_layout(tmp_path):
+def test_lr_range_plot_on_the_workflows_layout(tmp_path, monkeypatch):
     """lr_range/<optimizer>/range.csv: the optimizer is the folder, not the stem `range`."""
     clr = load("clr")
     csvs, jsons = [], []
@@ -363,18 +374,14 @@ def test_lr_range_plot_on_the_workflows_layout(tmp_path):
         jsons.append(folder / "range.json")
     assert [clr.range_optimizer(p) for p in csvs] == ["sgd", "adam"]
     seen = {}
-    real_save = clr.plotting.save
 
     def spy(fig, out):
         seen["titles"] = [ax.get_title() for ax in fig.axes]
         seen["vlines"] = [len(ax.lines) for ax in fig.axes]
-        return real_save(fig, out)
+        plotting.plt.close(fig)
 
-    clr.plotting.save = spy
-    try:
-        clr.plot_range_test(csvs, jsons, tmp_path / "clr_range.png")
-    finally:
-        clr.plotting.save = real_save
+    monkeypatch.setattr(plotting, "save", spy)
+    clr.plot_range_test(csvs, jsons, tmp_path / "clr_range.png")
     assert sorted(seen["titles"]) == ["Adam: LR range test", "SGD: LR range test"]
     assert all(n >= 3 for n in seen["vlines"])  # two accuracy curves and the suggested bounds
 
@@ -395,21 +402,34 @@ class _Named(list):
         return self._named.items()
 
 
-def test_snakemake_adapter_reads_parquet_and_passes_params(tmp_path):
+def test_snakemake_adapter_reads_parquet_and_passes_params(tmp_path, monkeypatch):
     runs = make_runs(("sgd", "sgdw", "adam", "adamw"), experiment="fig2")
     runs.to_parquet(tmp_path / "runs.parquet")
     make_history(runs).to_parquet(tmp_path / "history.parquet")
+    saved = []
+    monkeypatch.setattr(plotting, "save", lambda fig, out: saved.append((fig, Path(out))))
     smk = types.SimpleNamespace(
         input=_Named(runs=str(tmp_path / "runs.parquet"), history=str(tmp_path / "history.parquet")),
         output=_Named(png=str(tmp_path / "fig2.png"), pdf=str(tmp_path / "fig2.pdf")),
-        params=_Named(experiment="fig2", n_best=3),
+        params=_Named(experiment="fig2", n_best=3, caption="not an option", code="0123"),
         log=_Named(log=str(tmp_path / "fig2.log")),
     )
     load("fig2_sgd_adam").main(smk)
-    assert_written(tmp_path / "fig2.png")
+    ((fig, out),) = saved
+    assert out == tmp_path / "fig2.png"
+    rings = [c for ax in fig.axes[:4] for c in ax.collections if isinstance(c, PathCollection)]
+    assert [len(r.get_offsets()) for r in rings] == [3, 3, 3, 3]  # params.n_best reached the plot
+    plotting.plt.close(fig)
     smk.output = _Named(png=str(tmp_path / "fig2.png"), pdf=str(tmp_path / "elsewhere.pdf"))
     with pytest.raises(ValueError, match="beside output.png"):
         load("fig2_sgd_adam").main(smk)
+
+
+def test_save_writes_png_and_pdf_beside_it_and_no_temporary_file(tmp_path):
+    fig, ax = plotting.plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [1, 0])
+    plotting.save(fig, tmp_path / "sub" / "f.png")
+    assert_written(tmp_path / "sub" / "f.png")
 
 
 # ------------------------------------------------------------------------------------------- what a figure shows
@@ -532,3 +552,67 @@ def test_clr_draws_the_target_and_the_fresh_seeds(quick, tmp_path, no_files):
     target = [ln for ln in fig.axes[0].lines if ln.get_label().startswith("target")][0]
     assert target.get_ydata()[0] == pytest.approx(100 * (1 - seeds["final_val_error"].mean()))
     assert "mean over 5 seeds" in fig.get_suptitle()
+
+
+def _grid_means(runs: pd.DataFrame, lam_col: str = "weight_decay") -> pd.Series:
+    """{(alpha, lambda): mean test error (%)} over the grid seeds 0-2 (the tune stage's fresh seeds left out)."""
+    grid = runs[runs["seed"].isin((0, 1, 2))]
+    return 100 * grid.groupby(["alpha", lam_col])["final_test_error"].mean()
+
+
+def test_fig1_draws_each_optimizer_and_schedule_in_its_panel_on_one_colour_scale(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("fig1_schedules").plot(runs, history, tmp_path / "f.png", experiment="fig1_schedules")
+    panels = fig.axes[:6]
+    limits = {m.get_clim() for ax in panels for m in _meshes(ax)}
+    assert len(limits) == 1  # one colour scale for all six panels
+    for ax, (opt, label) in zip(panels, [(o, f"{n}, {s}") for o, n in (("adam", "Adam+L2"), ("adamw", "AdamW"))
+                                          for s in ("fixed", "step-drop", "cosine")], strict=True):
+        assert ax.get_title().split("\n")[0] == label
+        schedule = {"step-drop": "step"}.get(label.split(", ")[1], label.split(", ")[1])
+        sel = runs[(runs["experiment"] == "fig1_schedules") & (runs["optimizer"] == opt)
+                   & (runs["schedule"] == schedule)]
+        expected = _grid_means(sel)
+        drawn = _drawn_cells(ax, sorted(sel["alpha"].unique()), sorted(sel["weight_decay"].unique()))
+        assert drawn.keys() == set(expected.index), label
+        assert all(drawn[k] == pytest.approx(v) for k, v in expected.items()), label
+        assert ax.get_xlabel() == "initial learning rate α" and ax.get_ylabel().startswith("weight decay λ")
+    assert fig.get_suptitle().startswith("Test error (%) after 15 epochs; ○ 10 best (val.)")
+
+
+def test_torch_adamw_puts_the_papers_lambda_and_torchs_weight_decay_on_the_y_axes(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("torch_adamw").plot(runs, history, tmp_path / "f.png", experiment="torch_adamw")
+    paper, torch_form = fig.axes[:2]
+    assert paper.get_ylabel().startswith("weight decay λ")
+    assert torch_form.get_ylabel().startswith("torch weight_decay (= λ/α)")
+    for ax, opt in ((paper, "adamw"), (torch_form, "adamw_torch")):
+        sel = runs[(runs["experiment"] == "torch_adamw") & (runs["optimizer"] == opt)]
+        expected = _grid_means(sel)
+        drawn = _drawn_cells(ax, sorted(sel["alpha"].unique()), sorted(sel["weight_decay"].unique()))
+        assert drawn.keys() == set(expected.index) and all(drawn[k] == pytest.approx(v) for k, v in expected.items())
+        rings = [c for c in ax.collections if isinstance(c, PathCollection)]
+        assert len(rings) == 1 and len(rings[0].get_offsets()) == 3  # n_best = 3 circled per panel
+    # the synthetic torch grid is coupled (its best weight_decay falls as alpha grows), the paper's form is not
+    slope = {ax: float(ax.get_title().split("slope ")[1].split()[0]) for ax in (paper, torch_form)}
+    assert slope[torch_form] < -0.5 and abs(slope[paper]) < 0.3
+
+
+def test_blog_decays_plots_the_best_setting_per_schedule_and_the_rate_it_used(quick, tmp_path, no_files):
+    runs, history = quick
+    fig = load("blog_decays").plot(runs, history, tmp_path / "f.png", experiment="blog_decays")
+    top, bottom = fig.axes[:2], fig.axes[2:4]
+    for ax_err, ax_lr, opt in zip(top, bottom, ("adam", "adamw"), strict=True):
+        chosen = plotting.best_setting(runs[(runs["experiment"] == "blog_decays") & (runs["optimizer"] == opt)],
+                                       by=["optimizer", "schedule"])
+        hist = history[history["run_id"].isin(chosen["run_id"])]
+        for sch, label in (("cosine", "cosine"), ("exponential", "ExponentialLR"), ("plateau", "ReduceLROnPlateau")):
+            h = hist[hist["schedule"] == sch]
+            err = 100 * h.dropna(subset=["test_error"]).groupby("epoch")["test_error"].mean()  # tested epochs
+            (line,) = [ln for ln in ax_err.lines if ln.get_label().startswith(label + " (")]
+            assert list(line.get_xdata()) == list(err.index) and np.allclose(line.get_ydata(), err.to_numpy())
+            assert line.get_label() == f"{label} ({err.iloc[-1]:.2f} %)"  # the legend states the final error
+            lr = h.groupby("epoch")["lr"].mean()
+            assert any(np.allclose(ln.get_ydata(), lr.to_numpy()) for ln in ax_lr.lines), sch
+        assert ax_err.get_ylabel() == "test error (%)" and ax_lr.get_ylabel() == "learning rate"
+        assert ax_lr.get_xlabel() == "epoch"

@@ -156,6 +156,7 @@ def test_a_read_only_run_directory_keeps_hydra_from_writing_there(tmp_path, monk
     assert _prepare_argv(["-m", f"hydra.run.dir={tmp_path / 'run'}"])[1:] == [f"hydra.run.dir={tmp_path / 'run'}"]
 
 
+@pytest.mark.runs
 def test_hydra_writes_nothing_in_the_run_directory_with_those_overrides(tmp_path, data_root, make_cfg):
     """A finished run answered through the command line with Hydra's files off: nothing new is written."""
     run_dir = tmp_path / "run"
@@ -167,6 +168,7 @@ def test_hydra_writes_nothing_in_the_run_directory_with_those_overrides(tmp_path
     assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == before
 
 
+@pytest.mark.runs
 def test_read_only_run_directory_in_process(make_cfg, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     finished = train(make_cfg("epochs=1"), run_dir=run_dir)
@@ -208,6 +210,7 @@ def test_a_read_only_run_directory_on_the_command_line(tmp_path, data_root, make
 
 
 # -- faults: nothing finished lost or silently replaced -----------------------------------------------------------
+@pytest.mark.runs
 def test_another_configs_finished_run_is_moved_aside_not_replaced(make_cfg, tmp_path, capsys):
     run_dir = tmp_path / "run"
     first = train(make_cfg("seed=1"), run_dir=run_dir)
@@ -219,6 +222,7 @@ def test_another_configs_finished_run_is_moved_aside_not_replaced(make_cfg, tmp_
     assert f"moved it to {aside}" in capsys.readouterr().err
 
 
+@pytest.mark.runs
 def test_another_configs_half_done_run_keeps_its_checkpoint(make_cfg, tmp_path):
     run_dir = tmp_path / "run"
     first = train(make_cfg("seed=1"), run_dir=run_dir)
@@ -228,6 +232,7 @@ def test_another_configs_half_done_run_keeps_its_checkpoint(make_cfg, tmp_path):
     assert (run_dir / f"superseded-{first['config_digest'][:12]}" / "checkpoint.pt").read_bytes() == checkpoint
 
 
+@pytest.mark.runs
 @pytest.mark.parametrize("damage", ["truncated", "random", "empty"])
 def test_a_corrupt_checkpoint_is_named_moved_aside_and_the_run_trains_again(make_cfg, tmp_path, capsys, damage):
     run_dir = tmp_path / "run"
@@ -245,6 +250,7 @@ def test_a_corrupt_checkpoint_is_named_moved_aside_and_the_run_trains_again(make
     assert again["final"] == ref["final"] and again["resumed_from"] is None
 
 
+@pytest.mark.runs
 def test_a_checkpoint_that_would_run_code_is_refused(make_cfg, tmp_path, capsys):
     """weights_only=True: a checkpoint.pt replaced by a pickle that calls a function is never executed."""
     import torch
@@ -261,6 +267,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(make_cfg, tmp_path, capsys)
     assert "checkpoint.pt is unreadable (UnpicklingError" in capsys.readouterr().err
 
 
+@pytest.mark.runs
 def test_a_truncated_metrics_json_is_moved_aside_and_rebuilt_from_the_final_checkpoint(make_cfg, tmp_path, capsys):
     run_dir = tmp_path / "run"
     ref = train(make_cfg(), run_dir=run_dir)
@@ -274,6 +281,7 @@ def test_a_truncated_metrics_json_is_moved_aside_and_rebuilt_from_the_final_chec
     assert again["final"] == ref["final"] and again["best"] == ref["best"]
 
 
+@pytest.mark.runs
 def test_killed_after_the_final_checkpoint_the_rerun_uses_it(make_cfg, tmp_path):
     """The files kill -9 leaves between the final checkpoint and metrics.json (history.csv and metrics.json
     not yet renamed into place, a writer's temporary file): the rerun summarizes, it does not retrain."""

@@ -21,6 +21,7 @@ def test_a_run_is_named_by_its_settings(make_cfg):
         assert part in label, label
 
 
+@pytest.mark.runs
 def test_progress_lines_carry_the_name_and_come_every_progress_seconds(make_cfg, tmp_path, monkeypatch, capsys):
     from adamw_repro.training import loop
 
@@ -32,6 +33,7 @@ def test_progress_lines_carry_the_name_and_come_every_progress_seconds(make_cfg,
     assert lines[0].startswith("[adhoc adamw ") and "(run)] epoch " in lines[0]
 
 
+@pytest.mark.runs
 def test_a_short_run_prints_no_progress_and_a_long_one_every_epoch_with_progress_seconds_0(make_cfg, tmp_path,
                                                                                            capsys):
     train(make_cfg("epochs=2", "optimizer=adamw"), tmp_path / "quiet")
@@ -42,6 +44,7 @@ def test_a_short_run_prints_no_progress_and_a_long_one_every_epoch_with_progress
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed here")
+@pytest.mark.runs
 def test_tensorboard_without_the_package_is_one_clear_error(make_cfg, tmp_path):
     with pytest.raises(ConfigError, match=r"tensorboard=true needs the tensorboard package.*conf/config.yaml"):
         train(make_cfg("tensorboard=true"), tmp_path / "run")
@@ -49,6 +52,7 @@ def test_tensorboard_without_the_package_is_one_clear_error(make_cfg, tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="pip install tensorboard")
+@pytest.mark.runs
 def test_tensorboard_writes_every_epoch(make_cfg, tmp_path):
     train(make_cfg("tensorboard=true", "epochs=2"), tmp_path / "run")
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))

@@ -8,7 +8,7 @@ import pytest
 
 from tests.workflow_helpers import copy_workflow, snakemake
 
-pytestmark = pytest.mark.slow  # each builds a whole DAG (a few seconds)
+pytestmark = [pytest.mark.snakemake, pytest.mark.slow]  # each runs `snakemake -n`: a whole DAG (a few seconds)
 
 
 def plan_of(stdout: str) -> list[str]:
