@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from adamw_repro.runconfig import CONF_DIR
+from adamw_repro.workflow.guard import is_name
 
 
 class SweepError(ValueError):
@@ -100,7 +101,7 @@ def read_yaml(path: Path) -> dict:
 
 def experiment_file(experiment: str, conf_dir: Path = CONF_DIR) -> Path:
     path = conf_dir / "experiment" / f"{experiment}.yaml"
-    if not path.exists():
+    if not is_name(experiment) or not path.exists():  # a name, never a path: ../x would read outside conf/
         names = ", ".join(experiments(conf_dir))
         raise SweepError(f"experiment {experiment!r} does not exist; allowed: {names} "
                          f"(files in {conf_dir / 'experiment'}; select with --config experiments=...)")
