@@ -25,6 +25,8 @@ if workflow.is_main_process:
     guard.rebuild_damaged_tables(PIPELINE.results, guard.dry_run(sys.argv))
 # The main process forms the packs of unfinished runs; a job's own Snakemake reads the ones it wrote (onstart).
 PIPELINE.form_packs(workflow.is_main_process)
+if workflow.is_main_process:  # runs it had finished that are due again (deleted or untrusted): the chain reruns
+    guard.mark_lapsed(PIPELINE.lapsed, PIPELINE.results, guard.dry_run(sys.argv))
 
 
 onstart:

@@ -130,3 +130,32 @@ def test_damaged_tables_are_moved_aside_and_a_dry_run_only_names_them(tmp_path, 
                                       (["snakemake", "-s", "Snakefile"], False), (["snakemake", "-p"], False)])
 def test_a_dry_run_is_told_from_the_command_line(argv, dry):
     assert guard.dry_run(argv) is dry
+
+
+def test_lapsed_runs_lose_their_stamp_and_marker_and_the_table_is_moved_aside(capsys):
+    """Snakemake only looks below a job it runs: a deleted metrics.json of a stamped run makes the whole chain
+    (runs.parquet, the experiment's done/ marker, the stamp) due; a dry run only says so."""
+    d = Dag(ROOT, SMOKE, {})
+    runs = d.known_runs()[:2]
+    dirs = [finish(d, r) for r in runs]
+    (dirs[0] / "metrics.json").unlink()
+    done = Path(d.results, "done", "fig1_schedules.txt")
+    done.parent.mkdir(parents=True)
+    done.write_text("\n")
+    Path(d.results, "runs.parquet").write_bytes(b"table")
+    again = Dag(ROOT, SMOKE, {})
+    again.form_packs(main_process=True)
+    assert list(again.lapsed) == [d.run_dir(runs[0])] and again.untrusted == {}
+    capsys.readouterr()
+    guard.mark_lapsed(again.lapsed, again.results, dryrun=True)
+    assert capsys.readouterr().err == (f"warning: 1 run(s) the workflow had finished are due again (first: "
+                                       f"{d.run_dir(runs[0])}: no metrics.json); a run without -n trains them "
+                                       "again and rebuilds the tables\n")
+    assert done.exists() and Path(d.done_file(runs[0])).exists()
+    guard.mark_lapsed(again.lapsed, again.results, dryrun=False)
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"warning: 1 run\(s\) the workflow had finished are due again \(first: .*: no metrics.json\); "
+                        r"they are trained again and the tables rebuilt; results/smoke/runs.parquet moved to "
+                        r"runs.parquet.stale-\d{8}T\d{6}Z\n", err), err
+    assert not done.exists() and not Path(d.done_file(runs[0])).exists() and Path(d.done_file(runs[1])).exists()
+    assert [p.read_bytes() for p in Path(d.results).glob("runs.parquet.stale-*")] == [b"table"]

@@ -121,6 +121,7 @@ class Dag:
         self._seconds: dict[str, float | None] = {}
         self._plan_registered = False
         self.untrusted: dict[str, str] = {}  # run directory -> why its files are not trusted (`unfinished`)
+        self.lapsed: dict[str, guard.Lapsed] = {}  # runs the workflow had finished that are due again
 
     # -- runs --------------------------------------------------------------------------------------------------
     def tuned_file(self, experiment: str) -> Path:
@@ -195,14 +196,17 @@ class Dag:
 
     def unfinished(self, runs: Iterable[RunSpec]) -> list[RunSpec]:
         """Runs without their stamp, or whose files the workflow cannot trust (guard.run_problem: damaged, or
-        another config's); the latter are remembered in `untrusted` for `set_aside_untrusted`."""
+        another config's: remembered in `untrusted` for `set_aside_untrusted`). Those the workflow had finished
+        (untrusted, or stamped but without metrics.json) are also remembered in `lapsed` (guard.mark_lapsed)."""
         out = []
         for r in runs:
-            digest = self.resolver.digest(r)
-            problem = guard.run_problem(Path(self.run_dir(r)), digest)
+            digest, run_dir = self.resolver.digest(r), self.run_dir(r)
+            problem = guard.run_problem(Path(run_dir), digest)
             if problem:
-                self.untrusted[self.run_dir(r)] = problem
-            if problem is not None or not packs.is_finished(self.run_dir(r), digest):
+                self.untrusted[run_dir] = problem
+            if problem or (problem == "" and Path(self.done_file(r)).exists()):
+                self.lapsed[run_dir] = guard.Lapsed(r.experiment, self.done_file(r), problem or "no metrics.json")
+            if problem is not None or not packs.is_finished(run_dir, digest):
                 out.append(r)
         return out
 

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from adamw_repro import runio
 from adamw_repro.runconfig import ConfigError
@@ -76,6 +77,34 @@ def set_aside(run_dir: Path, problem: str) -> None:
                   "it is trained again", file=sys.stderr)
     except runio.RunLocked as err:
         print(f"warning: {err}", file=sys.stderr)
+
+
+class Lapsed(NamedTuple):
+    """A run the workflow had finished that is due again: its experiment, its stamp, why."""
+
+    experiment: str
+    stamp: str
+    problem: str
+
+
+def mark_lapsed(lapsed: dict[str, Lapsed], results: Path | str, dryrun: bool) -> None:
+    """Make Snakemake see runs it had finished as due again. It looks at a missing input only below a job it runs
+    anyway, and the workflow asks only for the report and runs.parquet: so the runs' stamps and their experiments'
+    done/ markers go, and runs.parquet, built from them, is moved aside (.stale-<time>); the aggregation, the
+    figures and the report follow. A dry run only names them."""
+    if not lapsed:
+        return
+    first, why = sorted(lapsed.items())[0][0], sorted(lapsed.items())[0][1].problem
+    said = f"warning: {len(lapsed)} run(s) the workflow had finished are due again (first: {first}: {why})"
+    if dryrun:
+        print(f"{said}; a run without -n trains them again and rebuilds the tables", file=sys.stderr)
+        return
+    for run in lapsed.values():
+        Path(run.stamp).unlink(missing_ok=True)
+        Path(results, "done", f"{run.experiment}.txt").unlink(missing_ok=True)
+    table = Path(results, "runs.parquet")
+    moved = f"; {table} moved to {runio.move_aside(table, 'stale').name}" if table.exists() else ""
+    print(f"{said}; they are trained again and the tables rebuilt{moved}", file=sys.stderr)
 
 
 def dry_run(argv: Iterable[str]) -> bool:
