@@ -126,8 +126,10 @@ def test_damaged_tables_are_moved_aside_and_a_dry_run_only_names_them(tmp_path, 
 
 
 @pytest.mark.parametrize("argv,dry", [(["snakemake", "-n"], True), (["snakemake", "--dry-run"], True),
-                                      (["snakemake", "-np"], True), (["snakemake", "--cores", "2"], False),
-                                      (["snakemake", "-s", "Snakefile"], False), (["snakemake", "-p"], False)])
+                                      (["snakemake", "-np"], True), (["snakemake", "--touch"], True),
+                                      (["snakemake", "--unlock"], True), (["snakemake", "--report=r.html"], True),
+                                      (["snakemake", "--cores", "2"], False), (["snakemake", "-s", "Snakefile"], False),
+                                      (["snakemake", "-p"], False), (["snakemake", "--forcerun", "report"], False)])
 def test_a_dry_run_is_told_from_the_command_line(argv, dry):
     assert guard.dry_run(argv) is dry
 

@@ -107,10 +107,19 @@ def mark_lapsed(lapsed: dict[str, Lapsed], results: Path | str, dryrun: bool) ->
     print(f"{said}; they are trained again and the tables rebuilt{moved}", file=sys.stderr)
 
 
+# Snakemake calls that run no job: they may name what is due, never move a file.
+NO_JOBS = ("-n", "--dry-run", "--dryrun", "--just-print", "-t", "--touch", "--unlock", "-S", "--summary", "-D",
+           "--detailed-summary", "--list-rules", "-l", "--list-target-rules", "--lt", "--list-changes", "--lc",
+           "--list-code-changes", "--list-input-changes", "--li", "--list-params-changes", "--lp",
+           "--list-untracked", "--lu", "--dag", "--rulegraph", "--filegraph", "--d3dag", "--lint", "--report",
+           "--cleanup-metadata", "--cm", "--delete-all-output", "--delete-temp-output", "--containerize",
+           "--archive", "--export-cwl", "--print-compilation", "--generate-unit-tests", "--conda-create-envs-only")
+
+
 def dry_run(argv: Iterable[str]) -> bool:
-    """Whether Snakemake was asked for a dry run (the Snakefile is parsed before Snakemake knows its executor)."""
-    return any(a in ("-n", "--dry-run", "--dryrun", "--just-print") or re.fullmatch(r"-[pqrFk]*n[pqrFk]*", a)
-               for a in argv)
+    """Whether this Snakemake call runs no job (-n, --touch, --unlock, a listing, ...): the Snakefile is parsed
+    before Snakemake knows its executor, so the command line says it."""
+    return any(a.split("=", 1)[0] in NO_JOBS or re.fullmatch(r"-[pqrFk]*[nt][pqrFknt]*", a) for a in argv)
 
 
 # -- aggregated tables -------------------------------------------------------------------------------------------
