@@ -101,7 +101,7 @@ def test_a_changed_threshold_reruns_the_report(tmp_path):
         (work / name).touch()
     assert snakemake(work, "--touch", "--cores", "1", *config).returncode == 0
     assert "Nothing to be done" in snakemake(work, "-n", *config).stdout
-    _edit(work / "conf/claims.yaml", "9:\n  value: 0.10", "9:\n  value: 0.20")
+    _edit(work / "conf/claims.yaml", "5:\n  value: 0.10", "5:\n  value: 0.20")
     again = snakemake(work, "-n", *config)
     assert re.search(r"^report\s+1$", again.stdout, re.M), again.stdout
     assert re.search(r"reason: Updated input files: .*claims.yaml", again.stdout), again.stdout
