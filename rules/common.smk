@@ -6,7 +6,7 @@ import os
 import sys
 
 from adamw_repro.analysis.claims import validate_thresholds
-from adamw_repro.workflow import dag, sweeps
+from adamw_repro.workflow import dag, guard, sweeps
 
 try:  # bad input is one line before any job starts: the scale, the experiments, every run's keys and values
     PIPELINE = dag.Dag(workflow.basedir, config, os.environ)
@@ -20,12 +20,18 @@ if dag.report_notice(config, sys.argv):
     print(dag.report_notice(config, sys.argv), file=sys.stderr)
 # Jobs run the package of this checkout, also inside a conda environment that does not install it.
 os.environ.update(PIPELINE.job_environment())
+# Damaged aggregated tables are moved aside, so the aggregate job rebuilds them (a dry run only names them).
+if workflow.is_main_process:
+    guard.rebuild_damaged_tables(PIPELINE.results, guard.dry_run(sys.argv))
 # The main process forms the packs of unfinished runs; a job's own Snakemake reads the ones it wrote (onstart).
 PIPELINE.form_packs(workflow.is_main_process)
+if workflow.is_main_process:  # runs it had finished that are due again (deleted or untrusted): the chain reruns
+    guard.mark_lapsed(PIPELINE.lapsed, PIPELINE.results, guard.dry_run(sys.argv))
 
 
 onstart:
     PIPELINE.write_pack_plan()
+    PIPELINE.set_aside_untrusted()  # runs it cannot trust: their files moved aside, not deleted by their pack job
     try:
         PIPELINE.check_slurm(getattr(workflow.executor_plugin, "name", ""), workflow.local_exec)
     except ValueError as err:

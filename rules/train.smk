@@ -18,7 +18,7 @@ rule download_data:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.training.prepare --download {params.overrides} {output} > {log} 2>&1"
+        "python -m adamw_repro.training.prepare --download {params.overrides:q} {output:q} > {log:q} 2>&1"
 
 
 rule prepare_data:
@@ -34,7 +34,7 @@ rule prepare_data:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.training.prepare {params.overrides} {output} > {log} 2>&1"
+        "python -m adamw_repro.training.prepare {params.overrides:q} {output:q} > {log:q} 2>&1"
 
 
 # One rule per pack: a rule's outputs are fixed patterns, and a pack's are a list of run directories. Every
@@ -65,10 +65,10 @@ for _pack, _runs in PIPELINE.packs.items():
         conda:
             "../envs/adamw-repro.yaml"
         shell:
-            "rm -f {params.stale} && printf '%s' {params.members:q} > {output.runs_file}.tmp && mv {output.runs_file}.tmp {output.runs_file}"
+            "rm -f {params.stale} && printf '%s' {params.members:q} > {output.runs_file:q}.tmp && mv {output.runs_file:q}.tmp {output.runs_file:q}"
             # SIGTERM (SLURM's time limit) is for the pack, which checkpoints and exits 75; the shell ignores it
-            " && trap '' TERM && python -m adamw_repro.training.pack --runs-file {output.runs_file}"
-            " --mode {params.mode} > {log} 2>&1 && {{ grep -E ': (ok|diverged), test error' {log} || true; }}"
+            " && trap '' TERM && python -m adamw_repro.training.pack --runs-file {output.runs_file:q}"
+            " --mode {params.mode:q} > {log:q} 2>&1 && {{ grep -E ': (ok|diverged), test error' {log:q} || true; }}"
 
 
 checkpoint tune:
@@ -86,8 +86,8 @@ checkpoint tune:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.workflow.cli reseed --experiment {wildcards.experiment} --scale {params.scale}"
-        " --runs-dir {params.runs_dir} --out {output} > {log} 2>&1"
+        "python -m adamw_repro.workflow.cli reseed --experiment {wildcards.experiment:q} --scale {params.scale:q}"
+        " --runs-dir {params.runs_dir:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule train_tuned:
@@ -112,9 +112,9 @@ rule train_tuned:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "printf '%s' {params.members:q} > {output}.tmp && trap '' TERM"
-        " && python -m adamw_repro.training.pack --runs-file {output}.tmp --mode {params.mode} > {log} 2>&1"
-        " && mv {output}.tmp {output}"
+        "printf '%s' {params.members:q} > {output:q}.tmp && trap '' TERM"
+        " && python -m adamw_repro.training.pack --runs-file {output:q}.tmp --mode {params.mode:q} > {log:q} 2>&1"
+        " && mv {output:q}.tmp {output:q}"
 
 
 checkpoint tuned_trained:
@@ -136,7 +136,7 @@ checkpoint tuned_trained:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "touch {output} 2> {log}"
+        "touch {output:q} 2> {log:q}"
 
 
 rule lr_range:
@@ -156,5 +156,5 @@ rule lr_range:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.training.lr_range experiment=clr scale={params.scale} optimizer={wildcards.optimizer}"
-        " hydra.run.dir={params.run_dir} > {log} 2>&1"
+        "python -m adamw_repro.training.lr_range experiment=clr scale={params.scale:q} optimizer={wildcards.optimizer:q}"
+        " hydra.run.dir={params.run_dir:q} > {log:q} 2>&1"

@@ -15,6 +15,7 @@ from adamw_repro.compose import Composer
 from adamw_repro.runconfig import ConfigError
 from adamw_repro.workflow import dag, packs, sweeps, throughput
 from adamw_repro.workflow.dag import Dag
+from tests.run_files import write_finished_run
 from tests.workflow.conftest import write_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +38,7 @@ def _shared_composer(conf_dir) -> Composer:
 
 def finish(d: Dag, run) -> None:
     """What a pack leaves for a finished run: metrics.json and the stamp of its config digest."""
-    run_dir = Path(d.run_dir(run))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "metrics.json").write_text("{}")
+    write_finished_run(Path(d.run_dir(run)), d.resolver.digest(run))
     Path(d.done_file(run)).write_text(d.resolver.digest(run) + "\n")
 
 
@@ -66,7 +65,7 @@ def test_the_scale_and_experiments_are_selected_or_refused_in_one_line(capsys):
         with pytest.raises(ConfigError, match="names no experiment; allowed: all, or a comma-separated list of "
                                               "blog_decays, clr"):
             dag.select_experiments(conf, {"experiments": empty})
-    with pytest.raises(sweeps.SweepError, match="experiment 'fig9' does not exist; allowed: blog_decays, clr"):
+    with pytest.raises(ConfigError, match=r"--config experiments=fig9 is unknown; allowed: blog_decays, clr"):
         Dag(ROOT, {"scale": "smoke", "experiments": "fig9"}, {})
     with pytest.raises(SystemExit) as exit_:
         dag.fail(ConfigError("a bad\nvalue"))

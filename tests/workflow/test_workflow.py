@@ -118,7 +118,7 @@ def planned_runs(stdout: str) -> set[str]:
 
 @pytest.mark.snakemake
 @pytest.mark.parametrize("config,message", [
-    ("experiments=fig9", "experiment 'fig9' does not exist; allowed: blog_decays, clr"),
+    ("experiments=fig9", "--config experiments=fig9 is unknown; allowed: blog_decays, clr"),
     ("scale=huge", "--config scale=huge is unknown; allowed: budget, paper, quick, smoke (files in conf/scale/)"),
 ])
 def test_bad_input_is_reported_before_any_job_starts(tmp_path, config, message):

@@ -13,12 +13,14 @@ import argparse
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from adamw_repro import runio
+from adamw_repro.runconfig import config_digest
 from adamw_repro.schema import HISTORY_COLUMNS, HISTORY_METRICS, RUN_COLUMNS, RUN_LABELS, TELEMETRY_FIELDS
 
 # One row per run, epoch and weight tensor (telemetry.parquet): the run's labels, the weight's place in the network
@@ -70,11 +72,32 @@ def model_label(model: dict) -> str:
     return label + (f"-w{model['width']}" if model.get("width") not in (None, 32) else "")
 
 
-def run_row(run_dir: Path) -> tuple[dict, pd.DataFrame]:
-    """One run's row of the runs table and its history rows."""
+class RunError(ValueError):
+    """A run directory the aggregation cannot trust, or a table it cannot read: one line naming the file."""
+
+
+def trusted_run(run_dir: Path) -> tuple[dict, dict]:
+    """(config, metrics) of a finished run whose files parse and agree (runio.finished_run: metrics.json whole,
+    history.csv as many epochs as it says) and whose metrics.json holds the digest of its own config.yaml (a run
+    retrained by hand with other values leaves no mismatched row). RunError naming the folder otherwise."""
     run_dir = Path(run_dir)
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    fix = "run the workflow again: it moves the damaged files aside and trains the run again"
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
+        raise RunError(f"{run_dir / 'config.yaml'}: unreadable ({type(err).__name__}); {fix}") from None
+    if not isinstance(config, dict):
+        raise RunError(f"{run_dir / 'config.yaml'}: not a run's config; {fix}")
+    metrics, problem = runio.finished_run(run_dir, config_digest(config))
+    if metrics is None:
+        raise RunError(f"{run_dir}: not a finished run ({problem or 'no metrics.json'}); {fix}")
+    return config, metrics
+
+
+def run_row(run_dir: Path) -> tuple[dict, pd.DataFrame]:
+    """One run's row of the runs table and its history rows (of a trusted run only: `trusted_run`)."""
+    run_dir = Path(run_dir)
+    config, metrics = trusted_run(run_dir)
     labels = run_labels(run_dir, config, metrics)
     final, best = metrics["final"], metrics["best"]
     row = labels | {
@@ -143,10 +166,21 @@ def collect_telemetry(run_dirs) -> pd.DataFrame:
     return table.sort_values(["experiment", "run_id", "epoch", "layer_order"], ignore_index=True)
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """An aggregated table; RunError naming the file when it does not read (torn, or not parquet)."""
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing; run the workflow (snakemake): its aggregate job writes it") from None
+    except Exception as err:  # noqa: BLE001 pyarrow's errors for a damaged file are of several kinds
+        raise RunError(f"{path}: damaged, not a readable table ({type(err).__name__}); run the workflow again: "
+                       "it moves the file aside and rebuilds it from the runs") from None
+
+
 def read_telemetry(out_dir: Path) -> pd.DataFrame:
     """telemetry.parquet of a results folder; an empty table with its columns when the folder has none."""
     path = Path(out_dir) / "telemetry.parquet"
-    return pd.read_parquet(path) if path.exists() else collect_telemetry([])
+    return read_table(path) if path.exists() else collect_telemetry([])
 
 
 def write_table(df: pd.DataFrame, parquet: Path) -> None:
@@ -158,7 +192,7 @@ def write_table(df: pd.DataFrame, parquet: Path) -> None:
 
 
 def read_tables(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return pd.read_parquet(Path(out_dir) / "runs.parquet"), pd.read_parquet(Path(out_dir) / "history.parquet")
+    return read_table(Path(out_dir) / "runs.parquet"), read_table(Path(out_dir) / "history.parquet")
 
 
 def main(argv=None) -> None:
@@ -171,10 +205,14 @@ def main(argv=None) -> None:
     dirs = list(args.run_dirs)
     for listing in args.from_file:
         dirs += [Path(line) for line in listing.read_text().split() if line]
-    runs, history = collect(dirs)
+    try:
+        runs, history = collect(dirs)
+        telemetry = collect_telemetry(dirs)
+    except RunError as err:  # nothing written: the tables that were there stay
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     write_table(runs, args.out_dir / "runs.parquet")
     write_table(history, args.out_dir / "history.parquet")
-    telemetry = collect_telemetry(dirs)
     write_table(telemetry, args.out_dir / "telemetry.parquet")
     diverged = int((runs["status"] == "diverged").sum())
     print(f"{len(runs)} runs ({diverged} diverged), {len(history)} history rows, {len(telemetry)} telemetry rows "

@@ -107,8 +107,22 @@ def stacks(members: list[Member], mode: str) -> list[tuple[bool, list[Member]]]:
 
 
 def train_pack(members: list[Member], mode: str = "auto") -> dict[Path, dict]:
-    """Train the unfinished members (finished ones are left alone); returns run_dir -> metrics."""
-    todo = unfinished(members)
+    """Train the unfinished members (finished ones are left alone); returns run_dir -> metrics. Each member left
+    to train is locked first (runio.RunLock, as a solo run): when another process holds one, nothing is trained
+    and ConfigError names its directory and PID."""
+    from contextlib import ExitStack
+
+    with ExitStack() as locks:
+        for m in unfinished(members):
+            try:
+                locks.enter_context(runio.RunLock(m.run_dir))
+            except runio.RunLocked as err:
+                raise ConfigError(f"member {err}") from None
+        return _train_locked(members, mode)
+
+
+def _train_locked(members: list[Member], mode: str) -> dict[Path, dict]:
+    todo = unfinished(members)  # again, under the locks: a member finished meanwhile is not trained twice
     results = {m.run_dir: finished_metrics(m.run_dir, m.digest) for m in members if m not in todo}
     for m in members:
         if m not in todo:

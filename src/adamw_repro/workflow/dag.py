@@ -22,7 +22,7 @@ import yaml
 
 from adamw_repro import runio
 from adamw_repro.runconfig import ConfigError
-from adamw_repro.workflow import packs, sweeps, throughput
+from adamw_repro.workflow import guard, packs, sweeps, throughput
 from adamw_repro.workflow.resolver import Resolver
 from adamw_repro.workflow.sweeps import RunSpec
 
@@ -37,25 +37,27 @@ def fail(err: BaseException | str) -> None:
 
 
 def select_scale(conf: Path, config: Mapping) -> str:
-    """`--config scale=...` (default quick), one of conf/scale/'s files."""
-    scales = sorted(p.stem for p in (conf / "scale").glob("*.yaml"))
-    scale = str(config.get("scale", DEFAULT_SCALE))
-    if scale not in scales:
-        raise ConfigError(f"--config scale={scale} is unknown; allowed: {', '.join(scales)} (files in conf/scale/)")
-    return scale
+    """`--config scale=...` (default quick), one of conf/scale/'s files; a name, never a path."""
+    scales = guard.group_names(conf, "scale")
+    return guard.check_choice("--config scale", str(config.get("scale", DEFAULT_SCALE)), scales, "files in conf/scale/")
 
 
 def select_experiments(conf: Path, config: Mapping) -> list[str]:
-    """`--config experiments=...`: all (the default), or a comma-separated list (or a YAML list)."""
+    """`--config experiments=...`: all (the default), or a comma-separated list (or a YAML list) of conf/experiment/'s
+    files, each a name (it reaches shell commands and paths)."""
+    known = guard.group_names(conf, "experiment")
     chosen = config.get("experiments", "all")
     if isinstance(chosen, list | tuple):
         chosen = ",".join(str(e) for e in chosen)
     chosen = "" if chosen is None else str(chosen)
-    names = sweeps.experiments(conf) if chosen == "all" else [e.strip() for e in chosen.split(",") if e.strip()]
+    names = known if chosen == "all" else [e.strip() for e in chosen.split(",") if e.strip()]
     if not names:
         raise ConfigError(f"--config experiments={chosen} names no experiment; allowed: all, or a comma-separated "
-                          f"list of {', '.join(sweeps.experiments(conf))} (files in conf/experiment/)")
-    return names  # an unknown one: SweepError from the resolver, naming the allowed ones
+                          f"list of {', '.join(known)} (files in conf/experiment/)")
+    for name in names:
+        guard.check_choice("--config experiments", name, known, "all, or a comma-separated list; files in "
+                           "conf/experiment/")
+    return names
 
 
 def site_max_runtime(environ: Mapping[str, str]) -> int | None:
@@ -109,12 +111,17 @@ class Dag:
         # config.yaml's bounds of every optimizer, so this one key is read from the file).
         clr = yaml.safe_load((self.conf / "experiment" / "clr.yaml").read_text()) if "clr" in self.experiments else {}
         self.range_optimizers = list(clr["lr_range"]["bounds"]) if clr else []
+        for optimizer in self.range_optimizers:  # a wildcard of the lr_range rule: a name and a known optimizer
+            guard.check_choice("lr_range.bounds: optimizer", str(optimizer), guard.group_names(self.conf, "optimizer"),
+                               f"keys of lr_range.bounds in {self.conf / 'experiment' / 'clr.yaml'}")
         self.site_max_runtime = site_max_runtime(environ)
         self.throughput = throughput.load_table(self.conf / "throughput.yaml")
         self.run_device = self.throughput["default_gpu"] if self.gpus else "cpu"
         self.packs: dict[str, list[RunSpec]] = {}
         self._seconds: dict[str, float | None] = {}
         self._plan_registered = False
+        self.untrusted: dict[str, str] = {}  # run directory -> why its files are not trusted (`unfinished`)
+        self.lapsed: dict[str, guard.Lapsed] = {}  # runs the workflow had finished that are due again
 
     # -- runs --------------------------------------------------------------------------------------------------
     def tuned_file(self, experiment: str) -> Path:
@@ -188,7 +195,26 @@ class Dag:
         runio.write_json(self.pack_plan(), {pid: [run.run_id for run in runs] for pid, runs in self.packs.items()})
 
     def unfinished(self, runs: Iterable[RunSpec]) -> list[RunSpec]:
-        return [r for r in runs if not packs.is_finished(self.run_dir(r), self.resolver.digest(r))]
+        """Runs without their stamp, or whose files the workflow cannot trust (guard.run_problem: damaged, or
+        another config's: remembered in `untrusted` for `set_aside_untrusted`). Those the workflow had finished
+        (untrusted, or stamped but without metrics.json) are also remembered in `lapsed` (guard.mark_lapsed)."""
+        out = []
+        for r in runs:
+            digest, run_dir = self.resolver.digest(r), self.run_dir(r)
+            problem = guard.run_problem(Path(run_dir), digest)
+            if problem:
+                self.untrusted[run_dir] = problem
+            if problem or (problem == "" and Path(self.done_file(r)).exists()):
+                self.lapsed[run_dir] = guard.Lapsed(r.experiment, self.done_file(r), problem or "no metrics.json")
+            if problem is not None or not packs.is_finished(run_dir, digest):
+                out.append(r)
+        return out
+
+    def set_aside_untrusted(self) -> None:
+        """Before the pack jobs start (onstart: never in a dry run): untrusted runs' files moved aside, not deleted
+        by Snakemake with the outputs of the job that trains them again."""
+        for run_dir, problem in sorted(self.untrusted.items()):
+            guard.set_aside(Path(run_dir), problem)
 
     def pack_key(self, run: RunSpec) -> tuple:
         """Packs that may be stacked (pack_mode auto or vectorized: on a GPU, and on a CPU where the batched form

@@ -29,7 +29,8 @@ def done_file(run_dir: Path | str, digest: str) -> str:
 
 def is_finished(run_dir: Path | str, digest: str) -> bool:
     """metrics.json is there and was written for the config-file digest the workflow now computes (a run
-    trained outside a pack has no stamp: it is trained again, to the same numbers, once)."""
+    trained outside a pack has no stamp: it is trained again, to the same numbers, once). The workflow also
+    asks that its files be trusted (guard.run_problem: runio.finished_run with this digest)."""
     return Path(run_dir, "metrics.json").exists() and Path(done_file(run_dir, digest)).exists()
 
 

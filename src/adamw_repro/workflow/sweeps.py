@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from adamw_repro.runconfig import CONF_DIR
+from adamw_repro.workflow.guard import is_name
 
 
 class SweepError(ValueError):
@@ -82,10 +83,25 @@ def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently, so a
+    threshold or a grid written twice would judge or train with whichever came last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice in one mapping; "
+                                                        "keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict:
     """A YAML file of conf/ as a dict; a syntax error names the file, the line and the problem."""
     try:
-        doc = yaml.safe_load(Path(path).read_text())
+        doc = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 a SafeLoader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -100,7 +116,7 @@ def read_yaml(path: Path) -> dict:
 
 def experiment_file(experiment: str, conf_dir: Path = CONF_DIR) -> Path:
     path = conf_dir / "experiment" / f"{experiment}.yaml"
-    if not path.exists():
+    if not is_name(experiment) or not path.exists():  # a name, never a path: ../x would read outside conf/
         names = ", ".join(experiments(conf_dir))
         raise SweepError(f"experiment {experiment!r} does not exist; allowed: {names} "
                          f"(files in {conf_dir / 'experiment'}; select with --config experiments=...)")

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import math
 import os
+import sys
 import tempfile
 import textwrap
 from collections.abc import Callable, Sequence
@@ -194,7 +195,13 @@ def run_snakemake(smk, plot: Callable[..., None]) -> None:
     # The caption is for the report only; `code`, the script's digest, only makes Snakemake redraw on an edit.
     options = {k: v for k, v in smk.params.items() if k not in ("caption", "code")}
     log = smk.log[0] if len(smk.log) else os.devnull
+    from adamw_repro.analysis.results import RunError, read_table
+
     with open(log, "w") as fh, contextlib.redirect_stderr(fh):
-        runs = pd.read_parquet(smk.input.runs)
-        history = pd.read_parquet(smk.input.history)
+        try:
+            runs, history = read_table(Path(smk.input.runs)), read_table(Path(smk.input.history))
+        except RunError as err:  # a damaged table: one line in the log and on stderr, no traceback
+            print(f"error: {err}", file=fh, flush=True)
+            print(f"error: {err}", file=sys.__stderr__, flush=True)
+            sys.exit(2)
         plot(runs, history, out_png, **options)
