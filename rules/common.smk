@@ -5,6 +5,7 @@
 import os
 import sys
 
+from adamw_repro.analysis import report_files
 from adamw_repro.analysis.claims import validate_thresholds
 from adamw_repro.workflow import dag, sweeps
 
