@@ -7,7 +7,7 @@ import sys
 
 from adamw_repro.analysis import report_files
 from adamw_repro.analysis.claims import validate_thresholds
-from adamw_repro.workflow import dag, sweeps
+from adamw_repro.workflow import console, dag, sweeps
 
 try:  # bad input is one line before any job starts: the scale, the experiments, every run's keys and values
     PIPELINE = dag.Dag(workflow.basedir, config, os.environ)
@@ -31,6 +31,25 @@ onstart:
         PIPELINE.check_slurm(getattr(workflow.executor_plugin, "name", ""), workflow.local_exec)
     except ValueError as err:
         raise WorkflowError(str(err))
+    # one line per finished run and a progress line, read from the training logs (local and SLURM alike)
+    CONSOLE.append(console.for_dag(PIPELINE).follow())
+
+
+def stop_console():
+    """The console's last lines, once the jobs are done."""
+    for finish in CONSOLE:
+        finish()
+
+
+CONSOLE = []
+
+
+onsuccess:
+    stop_console()
+
+
+onerror:
+    stop_console()
 
 
 def experiment_runs(wildcards):

@@ -335,10 +335,13 @@ class Dag:
                      f"{_duration(total, self.run_device)} (tune stage included)")
         if unknown:
             lines.append(f"  no rate in conf/throughput.yaml for some runs of: {', '.join(sorted(unknown))}")
+        longest = max([self.job_plan([run]).jobs for runs in self.grid.values() for run in runs] or [1])
         if self.site_max_runtime:
-            longest = max([self.job_plan([run]).jobs for runs in self.grid.values() for run in runs] or [1])
             lines.append(f"  SLURM: jobs of at most {self.site_max_runtime} min (ADAMW_SLURM_MAX_RUNTIME); "
                          f"the longest run continues over up to {longest} job(s)")
+        else:  # shown always: on a cluster, whether runs will continue over several jobs is the first question
+            lines.append("  jobs per run: 1 (no site time limit: set ADAMW_SLURM_MAX_RUNTIME to plan SLURM jobs "
+                         "of at most that many minutes, each run continuing from its checkpoint)")
         lines.append(f"results: {self.results}/ (runs/, runs.parquet, logs/); report: {self.report_dir}/report.md")
         return lines
 
