@@ -278,15 +278,16 @@ class Dag:
         return max(jobs + [self.job_plan(runs).jobs for runs in self.packs.values()] or [1]) + 1
 
     def check_slurm(self, executor: str, local: bool) -> None:
-        """Before anything is submitted to SLURM: the partition exists and has the GPUs the scale asks for
-        (ValueError naming what is missing)."""
+        """Before anything is submitted to SLURM: the partition exists and has the GPUs the scale asks for, and
+        job status can be polled (ValueError naming what is missing)."""
         if local or executor != "slurm":
             return
-        from adamw_repro.workflow.slurm_check import check_slurm_request
+        from adamw_repro.workflow.slurm_check import check_accounting, check_slurm_request
 
         partition = (self.environ.get("ADAMW_SLURM_GPU_PARTITION") if self.gpus else None) or \
             self.environ.get("SBATCH_PARTITION")
         check_slurm_request(partition or None, self.environ.get("SBATCH_ACCOUNT"), self.gpus)
+        check_accounting(self.environ)  # a cluster without accounting: squeue polling, or a silent hang
 
     def job_environment(self) -> dict[str, str]:
         """What the jobs need in their environment: PYTHONPATH with the package of this checkout first, also
