@@ -50,6 +50,9 @@ onsuccess:
 
 onerror:
     stop_console()
+    # the failed jobs, with their logs (the profiles' `quiet: rules` hides Snakemake's error blocks)
+    for line in console.failures(getattr(getattr(workflow, "scheduler", None), "failed", ())):
+        print(line, file=sys.stderr)
 
 
 def experiment_runs(wildcards):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import io
 import time
+from types import SimpleNamespace
 
-from adamw_repro.workflow.console import Console, duration
+from adamw_repro.workflow.console import Console, duration, failures
 
 RESULT = "fig4_restarts sgdw cosine alpha=0.1 lambda=0.01 epochs=3 seed=0 ({}): ok, test error 0.6090 after 3 epochs"
 STOP = ("stopped on SIGTERM at epoch {} step 12; checkpoint results/smoke/runs/{}/checkpoint.pt; the same command "
@@ -81,3 +82,12 @@ def test_what_the_logs_held_before_the_start_is_not_printed_again(tmp_path):
 
 def test_durations_read_naturally():
     assert [duration(s) for s in (5, 89, 600, 7200)] == ["5 s", "89 s", "10 min", "2.0 h"]
+
+
+def test_a_failed_job_is_one_line_with_its_log_and_the_logs_last_line(tmp_path):
+    log = tmp_path / "report.log"
+    log.write_text("Traceback (most recent call last):\n  ...\nValueError: claim 5 has no value\n\n")
+    jobs = [SimpleNamespace(rule=SimpleNamespace(name="report"), log=[str(log)]),
+            SimpleNamespace(rule=SimpleNamespace(name="all"), log=[])]
+    assert failures(jobs) == ["error: rule all failed",
+                              f"error: rule report failed; log {log}: ValueError: claim 5 has no value"]

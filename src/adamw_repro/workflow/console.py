@@ -134,6 +134,19 @@ class Console:
         return finish
 
 
+def failures(jobs) -> list[str]:
+    """One line per job that failed for good (Snakemake's own error blocks are off with `quiet: rules`): its
+    rule, its log and the log's last line, which is where a training or report error says what went wrong."""
+    lines = []
+    for job in sorted(jobs, key=lambda j: str(j.rule.name)):
+        logs = [str(f) for f in job.log]
+        last = next((line.strip() for log in logs if Path(log).is_file()
+                     for line in reversed(Path(log).read_text(errors="replace").splitlines()) if line.strip()), "")
+        where = f"; log {', '.join(logs)}" if logs else ""
+        lines.append(f"error: rule {job.rule.name} failed{where}" + (f": {last}" if last else ""))
+    return lines
+
+
 def _head(path: Path) -> bytes:
     with path.open("rb") as fh:
         return fh.read(256)
