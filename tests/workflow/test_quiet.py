@@ -46,3 +46,14 @@ def test_the_smoke_dry_run_is_short_and_ends_with_the_plan(tmp_path):
     outputs = [ln.split(":", 1)[1] for ln in full.stdout.splitlines() if ln.strip().startswith("output:")]
     assert outputs and not [o for o in outputs if "reports/" in o], outputs
     assert any("results/smoke/report/report.md" in o for o in outputs)
+
+
+@pytest.mark.snakemake
+@pytest.mark.slow
+def test_the_paper_dry_run_fits_on_one_screen(tmp_path):
+    """Hundreds of pack jobs: before the profiles' quiet, 5,913 lines (the job listing, the job counts per rule)."""
+    out = snakemake(copy_workflow(tmp_path / "w"), "-n", "--config", "scale=paper")
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = (out.stdout + out.stderr).splitlines()
+    assert len(lines) <= 50 and max(map(len, lines)) <= 200, (len(lines), max(map(len, lines)))
+    assert out.stdout.rstrip().splitlines()[-1].startswith("results: results/paper/")

@@ -111,7 +111,7 @@ class Console:
             lines += complete.decode(errors="replace").splitlines()
         return lines
 
-    def follow(self, interval: float = 5.0, stream=None) -> Callable[[], None]:
+    def follow(self, interval: float = 2.0, stream=None) -> Callable[[], None]:
         """Poll every `interval` seconds in a daemon thread; the returned function polls once more and stops it."""
         stream = stream or sys.stdout
         stop = threading.Event()
