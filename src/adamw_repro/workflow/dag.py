@@ -109,6 +109,7 @@ class Dag:
         # config.yaml's bounds of every optimizer, so this one key is read from the file).
         clr = yaml.safe_load((self.conf / "experiment" / "clr.yaml").read_text()) if "clr" in self.experiments else {}
         self.range_optimizers = list(clr["lr_range"]["bounds"]) if clr else []
+        self.range_epochs = int(clr["lr_range"].get("epochs", 1)) if clr else 0
         self.site_max_runtime = site_max_runtime(environ)
         self.throughput = throughput.load_table(self.conf / "throughput.yaml")
         self.run_device = self.throughput["default_gpu"] if self.gpus else "cpu"
@@ -255,12 +256,22 @@ class Dag:
     def pack_resources(self, runs: list[RunSpec] | None = None) -> dict:
         """What a job asks for: the scale's CPUs, memory and GPUs; its time limit from its runs (`job_plan`), or
         the scale's `runtime` (the LR range test). GPU jobs go to ADAMW_SLURM_GPU_PARTITION when it is set."""
-        minutes = self.job_plan(runs).runtime_minutes if runs is not None else int(self.resources.get("runtime", 60))
+        minutes = (self.job_plan(runs) if runs is not None else self.range_job_plan()).runtime_minutes
         lead = throughput.signal_lead_seconds(minutes)
         out = {"mem_mb": int(self.resources.get("mem_mb", 2000)), "cpus_per_task": self.cpus, "gpu": self.gpus,
                "runtime": minutes, "slurm_extra": f"--signal=TERM@{lead}" if lead else ""}
         partition = self.environ.get("ADAMW_SLURM_GPU_PARTITION") if self.gpus else None
         return out | ({"slurm_partition": partition} if partition else {})
+
+    def range_job_plan(self) -> throughput.JobPlan:
+        """The LR range test's job: `lr_range.epochs` epochs of a clr run, timed like a run (one job; the scale's
+        runtime where conf/throughput.yaml has no rate)."""
+        clr = self.grid.get("clr") or []
+        seconds = self.run_seconds(clr[0]) if clr else None
+        if seconds is None:
+            return throughput.JobPlan(int(self.resources.get("runtime", 60)), 1)
+        epochs = int(self.resolver.run_config(clr[0])["epochs"])
+        return throughput.job_plan(seconds * self.range_epochs / max(epochs, 1), self.site_max_runtime)
 
     def tuned_pack_resources(self) -> dict:
         """A tune-stage pack's resources (its runs are not known when the rule is parsed): pack_size times the
