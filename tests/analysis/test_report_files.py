@@ -111,3 +111,19 @@ def test_report_html_is_ignored():
     root = Path(__file__).resolve().parents[2]
     ignore = (root / ".gitignore").read_text().splitlines()
     assert "/report.html" in ignore and "/reports/**/report.html" in ignore
+
+
+def test_same_report_compares_the_stable_lines(tmp_path):
+    """scripts/ci/same_report.py: equal when only the volatile lines differ (old reports still hold them)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("same_report", Path(__file__).resolve().parents[2] / "scripts"
+                                                  / "ci" / "same_report.py")
+    same_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(same_report)
+    old, new = tmp_path / "old.md", tmp_path / "new.md"
+    old.write_text(REPORT)
+    new.write_text(split_volatile(REPORT)[0])
+    assert same_report.main([str(old), str(new)]) == 0
+    new.write_text(split_volatile(REPORT)[0].replace("1.0 |", "2.0 |"))
+    assert same_report.main([str(old), str(new)]) == 1
