@@ -94,7 +94,7 @@ def test_a_changed_threshold_reruns_the_report(tmp_path):
     """conf/claims.yaml is a real input of the report (not `ancient`): editing a threshold rewrites it."""
     work = copy_workflow(tmp_path)
     config = ("--config", "scale=smoke", "experiments=fig4_restarts")
-    plan = snakemake(work, "-n", *config)
+    plan = snakemake(work, "-n", "--quiet", "host", *config)
     assert plan.returncode == 0, plan.stderr
     for name in _outputs_of_the_plan(plan.stdout):  # every output present, stamped up to date by --touch
         (work / name).parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def test_a_changed_threshold_reruns_the_report(tmp_path):
     assert snakemake(work, "--touch", "--cores", "1", *config).returncode == 0
     assert "Nothing to be done" in snakemake(work, "-n", *config).stdout
     _edit(work / "conf/claims.yaml", "9:\n  value: 0.10", "9:\n  value: 0.20")
-    again = snakemake(work, "-n", *config)
+    again = snakemake(work, "-n", "--quiet", "host", *config)
     assert re.search(r"^report\s+1$", again.stdout, re.M), again.stdout
     assert re.search(r"reason: Updated input files: .*claims.yaml", again.stdout), again.stdout
     assert not re.search(r"^train\s+\d+$", again.stdout, re.M)

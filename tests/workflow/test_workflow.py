@@ -83,7 +83,7 @@ def test_a_second_run_does_nothing_and_a_new_seed_trains_only_new_runs(smoke):
     doc["sweep"]["smoke"]["seeds"] = [0, 7]
     path.write_text("# @package _global_\n" + yaml.safe_dump(doc))
     try:
-        plan = snakemake(smoke, "-n", "--config", "scale=smoke")
+        plan = snakemake(smoke, "-n", *LISTING, "--config", "scale=smoke")
     finally:
         path.write_text(original)
     assert plan.returncode == 0, plan.stderr
@@ -98,10 +98,14 @@ def test_editing_a_value_retrains_exactly_the_runs_that_read_it(smoke):
     path.write_text(path.read_text() + "\n# a comment changes nothing\n")
     assert "Nothing to be done" in snakemake(smoke, "-n", "--config", "scale=smoke").stdout
     path.write_text(path.read_text().replace("base_fraction: 0.25", "base_fraction: 0.5"))
-    plan = snakemake(smoke, "-n", "--config", "scale=smoke", "experiments=clr")
+    plan = snakemake(smoke, "-n", *LISTING, "--config", "scale=smoke", "experiments=clr")
     (run,) = planned_runs(plan.stdout)  # only the triangular run
     assert yaml.safe_load((smoke / f"results/smoke/runs/{run}/config.yaml").read_text())["schedule"]["name"] == (
         "triangular")
+
+
+# Snakemake's per-job listing, which the profiles turn off (quiet: [rules, progress]): the README's flag
+LISTING = ("--quiet", "host")
 
 
 def planned_runs(stdout: str) -> set[str]:
