@@ -5,8 +5,9 @@
 import os
 import sys
 
+from adamw_repro.analysis import report_files
 from adamw_repro.analysis.claims import validate_thresholds
-from adamw_repro.workflow import dag, guard, sweeps
+from adamw_repro.workflow import console, dag, guard, sweeps
 
 try:  # bad input is one line before any job starts: the scale, the experiments, every run's keys and values
     PIPELINE = dag.Dag(workflow.basedir, config, os.environ)
@@ -36,6 +37,28 @@ onstart:
         PIPELINE.check_slurm(getattr(workflow.executor_plugin, "name", ""), workflow.local_exec)
     except ValueError as err:
         raise WorkflowError(str(err))
+    # one line per finished run and a progress line, read from the training logs (local and SLURM alike)
+    CONSOLE.append(console.for_dag(PIPELINE).follow())
+
+
+def stop_console():
+    """The console's last lines, once the jobs are done."""
+    for finish in CONSOLE:
+        finish()
+
+
+CONSOLE = []
+
+
+onsuccess:
+    stop_console()
+
+
+onerror:
+    stop_console()
+    # the failed jobs, with their logs (the profiles' `quiet: rules` hides Snakemake's error blocks)
+    for line in console.failures(getattr(getattr(workflow, "scheduler", None), "failed", ())):
+        print(line, file=sys.stderr)
 
 
 def experiment_runs(wildcards):

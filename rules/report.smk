@@ -6,6 +6,14 @@
 report: "../reports/captions/workflow.rst"
 
 
+# The report and figures are drawn under results/ (untracked), with the run's date, code version and compute in
+# a sidecar there; a run of every experiment then publishes them into reports/ (tracked) where their bytes changed
+# (analysis/report_files.py): a rerun of unchanged code leaves `git status` clean, a failed job deletes only the
+# staged copy, and a run of some experiments writes a partial report that never replaces the full one.
+REPORT_PARTIAL = report_files.is_partial(PIPELINE.experiments, sweeps.experiments(PIPELINE.conf))
+REPORT_STAGE = report_files.staging_dir(PIPELINE.results, REPORT_PARTIAL)
+
+
 rule experiment_done:
     """All runs of one experiment are finished: lists their directories. One such job per experiment, so
     that one experiment waiting for its tune stage does not hold back the runs of the others."""
@@ -56,12 +64,12 @@ rule figure:
         telemetry=rules.aggregate.output.telemetry,
     output:
         png=report(
-            f"{PIPELINE.report_dir}/figures/{{figure}}.png",
+            f"{REPORT_STAGE}/figures/{{figure}}.png",
             caption="../reports/captions/figure.rst",
             category="Figures",
             labels={"figure": "{figure}"},
         ),
-        pdf=f"{PIPELINE.report_dir}/figures/{{figure}}.pdf",
+        pdf=f"{REPORT_STAGE}/figures/{{figure}}.pdf",
     log:
         f"{PIPELINE.results}/logs/figures/{{figure}}.log",
     params:
@@ -83,11 +91,11 @@ rule figure_clr_range:
         range_json=expand(rules.lr_range.output.json, optimizer=PIPELINE.range_optimizers),
     output:
         png=report(
-            f"{PIPELINE.report_dir}/figures/clr_range.png",
+            f"{REPORT_STAGE}/figures/clr_range.png",
             caption="../reports/captions/clr_range.rst",
             category="Figures",
         ),
-        pdf=f"{PIPELINE.report_dir}/figures/clr_range.pdf",
+        pdf=f"{REPORT_STAGE}/figures/clr_range.pdf",
     params:
         code=PIPELINE.script_digest("scripts/figures/clr.py"),
     log:
@@ -113,7 +121,8 @@ rule identities:
 
 
 rule report:
-    """reports/report.md: what was run, every finding with its verdict, each experiment's figure and table."""
+    """reports/report.md: what was run, every finding with its verdict, each experiment's figure and table
+    (results/<scale>/partial/report.md for a subset of the experiments)."""
     localrule: True
     input:
         runs=rules.aggregate.output.runs,
@@ -125,7 +134,8 @@ rule report:
         range_figure=rules.figure_clr_range.output.png if PIPELINE.range_optimizers else [],
         thresholds=str(PIPELINE.claims),  # a real input: a changed threshold rewrites the report
     output:
-        report(f"{PIPELINE.report_dir}/report.md", caption="../reports/captions/report.rst", category="Report"),
+        report(f"{REPORT_STAGE}/report.md", caption="../reports/captions/report.rst", category="Report"),
+        record=f"{REPORT_STAGE}/{report_files.RUN_SIDECAR}",
     log:
         f"{PIPELINE.results}/logs/report.log",
     params:
@@ -133,8 +143,11 @@ rule report:
         results=lambda wildcards, input: os.path.dirname(input.runs),
         report_dir=lambda wildcards, output: os.path.dirname(output[0]),
         experiments=",".join(PIPELINE.experiments),
+        publish=(
+            f"--partial-of {PIPELINE.report_dir}/report.md" if REPORT_PARTIAL else f"--publish {PIPELINE.report_dir}"
+        ),
     conda:
         "../envs/adamw-repro.yaml"
     shell:
         "python -m adamw_repro.analysis.report --scale {params.scale} --results {params.results} --report-dir {params.report_dir}"
-        " --experiments {params.experiments} --thresholds {input.thresholds} --out {output} > {log} 2>&1"
+        " --experiments {params.experiments} --thresholds {input.thresholds} --out {output[0]} {params.publish} > {log} 2>&1"

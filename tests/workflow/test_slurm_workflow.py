@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -196,6 +197,10 @@ def test_a_run_longer_than_the_time_limit_continues_over_three_jobs(cluster, tmp
     reference = train_here(work, tmp_path / "reference", f"epochs={epochs}", "model.width=16", "seed=0", popen=True)
     out = slurm_snakemake(work, *config, env=site)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # what the user reads: the continuation as such, with its job count, never as an error
+    console = out.stdout + out.stderr
+    assert re.search(r": continuing from its checkpoint \(epoch \d+\), job 2 of ~\d+", console), console[-3000:]
+    assert "Error" not in console and "CalledProcessError" not in console, console[-3000:]
     (run_dir,) = list((work / "results/smoke/runs").iterdir())
     resumed = json.loads((run_dir / "metrics.json").read_text())
     logs = work / ".snakemake/slurm_logs"  # rule_train/<run>/<job>.log, group_train_*/ or rule_train_pack_*/

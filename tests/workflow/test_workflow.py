@@ -84,7 +84,7 @@ def test_a_second_run_does_nothing_and_a_new_seed_trains_only_new_runs(smoke):
     doc["sweep"]["smoke"]["seeds"] = [0, 7]
     path.write_text("# @package _global_\n" + yaml.safe_dump(doc))
     try:
-        plan = snakemake(smoke, "-n", "--config", "scale=smoke")
+        plan = snakemake(smoke, "-n", *LISTING, "--config", "scale=smoke")
     finally:
         path.write_text(original)
     assert plan.returncode == 0, plan.stderr
@@ -101,13 +101,17 @@ def test_editing_a_value_retrains_exactly_the_runs_that_read_it(smoke):
         path.write_text(original + "\n# a comment changes nothing\n")
         assert "Nothing to be done" in snakemake(smoke, "-n", "--config", "scale=smoke").stdout
         path.write_text(path.read_text().replace("base_fraction: 0.25", "base_fraction: 0.5"))
-        plan = snakemake(smoke, "-n", "--config", "scale=smoke", "experiments=clr")
+        plan = snakemake(smoke, "-n", *LISTING, "--config", "scale=smoke", "experiments=clr")
     finally:
         path.write_text(original)  # the session's smoke workflow, as other tests expect it
     schedules = {d.name: yaml.safe_load((d / "config.yaml").read_text())["schedule"]["name"]
                  for d in (smoke / "results/smoke/runs").iterdir()}
     triangular = {run for run, name in schedules.items() if name == "triangular"}
     assert triangular and planned_runs(plan.stdout) == triangular  # its grid run and the tune stage's reseeds
+
+
+# Snakemake's per-job listing, which the profiles turn off (quiet: [rules, progress]): the README's flag
+LISTING = ("--quiet", "host")
 
 
 def planned_runs(stdout: str) -> set[str]:

@@ -172,11 +172,17 @@ def main(argv=None) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     for m in members:
-        r = results[m.run_dir]
-        test_error = r["final"].get("test_error", float("nan"))
-        print(f"{run_label(m.cfg, m.run_dir.name)}: {r['status']}, test error {test_error:.4f} "
-              f"after {r['epochs']} epochs ({r['wall_seconds']:.1f} s)")
+        print(result_line(run_label(m.cfg, m.run_dir.name), results[m.run_dir]))
     exit_now()
+
+
+def result_line(label: str, metrics: dict) -> str:
+    """A finished run in one line (workflow/console.py prints it): its time is that of its epochs (training and
+    evaluation; start-up and data loading excluded), and a run continued from a checkpoint says so."""
+    resumed = metrics.get("resumed_from")
+    return (f"{label}: {metrics['status']}, test error {metrics['final'].get('test_error', float('nan')):.4f} "
+            f"after {metrics['epochs']} epochs ({metrics['wall_seconds']:.1f} s of epochs"
+            + (f"; resumed from its checkpoint at epoch {resumed:g}" if resumed is not None else "") + ")")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,7 @@ class Dag:
         for optimizer in self.range_optimizers:  # a wildcard of the lr_range rule: a name and a known optimizer
             guard.check_choice("lr_range.bounds: optimizer", str(optimizer), guard.group_names(self.conf, "optimizer"),
                                f"keys of lr_range.bounds in {self.conf / 'experiment' / 'clr.yaml'}")
+        self.range_epochs = int(clr["lr_range"].get("epochs", 1)) if clr else 0
         self.site_max_runtime = site_max_runtime(environ)
         self.throughput = throughput.load_table(self.conf / "throughput.yaml")
         self.run_device = self.throughput["default_gpu"] if self.gpus else "cpu"
@@ -281,12 +282,22 @@ class Dag:
     def pack_resources(self, runs: list[RunSpec] | None = None) -> dict:
         """What a job asks for: the scale's CPUs, memory and GPUs; its time limit from its runs (`job_plan`), or
         the scale's `runtime` (the LR range test). GPU jobs go to ADAMW_SLURM_GPU_PARTITION when it is set."""
-        minutes = self.job_plan(runs).runtime_minutes if runs is not None else int(self.resources.get("runtime", 60))
+        minutes = (self.job_plan(runs) if runs is not None else self.range_job_plan()).runtime_minutes
         lead = throughput.signal_lead_seconds(minutes)
         out = {"mem_mb": int(self.resources.get("mem_mb", 2000)), "cpus_per_task": self.cpus, "gpu": self.gpus,
                "runtime": minutes, "slurm_extra": f"--signal=TERM@{lead}" if lead else ""}
         partition = self.environ.get("ADAMW_SLURM_GPU_PARTITION") if self.gpus else None
         return out | ({"slurm_partition": partition} if partition else {})
+
+    def range_job_plan(self) -> throughput.JobPlan:
+        """The LR range test's job: `lr_range.epochs` epochs of a clr run, timed like a run (one job; the scale's
+        runtime where conf/throughput.yaml has no rate)."""
+        clr = self.grid.get("clr") or []
+        seconds = self.run_seconds(clr[0]) if clr else None
+        if seconds is None:
+            return throughput.JobPlan(int(self.resources.get("runtime", 60)), 1)
+        epochs = int(self.resolver.run_config(clr[0])["epochs"])
+        return throughput.job_plan(seconds * self.range_epochs / max(epochs, 1), self.site_max_runtime)
 
     def tuned_pack_resources(self) -> dict:
         """A tune-stage pack's resources (its runs are not known when the rule is parsed): pack_size times the
@@ -304,15 +315,16 @@ class Dag:
         return max(jobs + [self.job_plan(runs).jobs for runs in self.packs.values()] or [1]) + 1
 
     def check_slurm(self, executor: str, local: bool) -> None:
-        """Before anything is submitted to SLURM: the partition exists and has the GPUs the scale asks for
-        (ValueError naming what is missing)."""
+        """Before anything is submitted to SLURM: the partition exists and has the GPUs the scale asks for, and
+        job status can be polled (ValueError naming what is missing)."""
         if local or executor != "slurm":
             return
-        from adamw_repro.workflow.slurm_check import check_slurm_request
+        from adamw_repro.workflow.slurm_check import check_accounting, check_slurm_request
 
         partition = (self.environ.get("ADAMW_SLURM_GPU_PARTITION") if self.gpus else None) or \
             self.environ.get("SBATCH_PARTITION")
         check_slurm_request(partition or None, self.environ.get("SBATCH_ACCOUNT"), self.gpus)
+        check_accounting(self.environ)  # a cluster without accounting: squeue polling, or a silent hang
 
     def job_environment(self) -> dict[str, str]:
         """What the jobs need in their environment: PYTHONPATH with the package of this checkout first, also
@@ -361,10 +373,13 @@ class Dag:
                      f"{_duration(total, self.run_device)} (tune stage included)")
         if unknown:
             lines.append(f"  no rate in conf/throughput.yaml for some runs of: {', '.join(sorted(unknown))}")
+        longest = max([self.job_plan([run]).jobs for runs in self.grid.values() for run in runs] or [1])
         if self.site_max_runtime:
-            longest = max([self.job_plan([run]).jobs for runs in self.grid.values() for run in runs] or [1])
             lines.append(f"  SLURM: jobs of at most {self.site_max_runtime} min (ADAMW_SLURM_MAX_RUNTIME); "
                          f"the longest run continues over up to {longest} job(s)")
+        else:  # shown always: on a cluster, whether runs will continue over several jobs is the first question
+            lines.append("  jobs per run: 1 (no site time limit: set ADAMW_SLURM_MAX_RUNTIME to plan SLURM jobs "
+                         "of at most that many minutes, each run continuing from its checkpoint)")
         lines.append(f"results: {self.results}/ (runs/, runs.parquet, logs/); report: {self.report_dir}/report.md")
         return lines
 

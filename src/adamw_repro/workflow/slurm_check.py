@@ -3,6 +3,8 @@
 sbatch rejects a GPU request on a partition without GPUs with only "Invalid generic resource (gres)
 specification", after Snakemake has already started. `check_slurm_request` asks `sinfo` first and
 fails with the option that was wrong and where to change it (profiles/slurm/settings.example.env).
+`check_accounting` catches a cluster without an accounting database, where Snakemake's default status
+polling (sacct) never sees a job end and the workflow waits silently.
 
     python -m adamw_repro.workflow.slurm_check --gpus 1      # reads the variables of settings.example.env
 """
@@ -126,6 +128,38 @@ def check_slurm_request(partition: str | None, account: str | None, gpus: int) -
     return partition
 
 
+def slurm_config() -> dict[str, str]:
+    """`scontrol show config` as {key: value}; {} where scontrol fails."""
+    try:
+        out = _run(["scontrol", "show", "config"])
+    except (FileNotFoundError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return {}
+    pairs = (line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+NO_ACCOUNTING_SETTINGS = "ADAMW_SLURM_STATUS_COMMAND=squeue ADAMW_SLURM_INIT_SECONDS=2 ADAMW_SLURM_NO_ACCOUNT=1"
+
+
+def check_accounting(environ, config: dict[str, str] | None = None) -> None:
+    """A cluster without accounting (AccountingStorageType none) needs squeue polling: without it Snakemake
+    never sees a job end. squeue forgets a job MinJobAge seconds after it ends, so the first poll must come
+    sooner (the plugin polls with squeue only while MinJobAge >= 3 x the seconds before its first check)."""
+    config = slurm_config() if config is None else config
+    if not config.get("AccountingStorageType", "").endswith("/none"):
+        return
+    where = f"this cluster keeps no job accounting (AccountingStorageType={config['AccountingStorageType']})"
+    if environ.get("ADAMW_SLURM_STATUS_COMMAND", "").strip() != "squeue":
+        raise ValueError(f"{where}, so polling with sacct would never see a job end: set {NO_ACCOUNTING_SETTINGS} "
+                         f"(see {SETTINGS_HINT})")
+    min_age = re.match(r"\d+", config.get("MinJobAge", ""))
+    init = environ.get("ADAMW_SLURM_INIT_SECONDS", "").strip() or "40"  # the plugin's default
+    if min_age and init.isdigit() and int(min_age.group()) < 3 * int(init):
+        raise ValueError(f"{where} and forgets a finished job after MinJobAge={min_age.group()} s: set "
+                         f"ADAMW_SLURM_INIT_SECONDS={max(1, int(min_age.group()) // 3)} or less "
+                         f"(now {init}; see {SETTINGS_HINT})")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: check the settings of the environment; exit 1 with the reason if they are wrong."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -141,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         args.partition = gpu_partition or os.environ.get("SBATCH_PARTITION") or None
     try:
         chosen = check_slurm_request(args.partition, args.account, args.gpus)
+        check_accounting(os.environ)
     except ValueError as e:
         print(f"slurm_check: {e}")
         return 1
