@@ -52,7 +52,7 @@ rule aggregate:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.analysis.results --out-dir {params.out_dir} --from-file {input} > {log} 2>&1"
+        "python -m adamw_repro.analysis.results --out-dir {params.out_dir:q} --from-file {input:q} > {log:q} 2>&1"
 
 
 rule figure:
@@ -149,5 +149,5 @@ rule report:
     conda:
         "../envs/adamw-repro.yaml"
     shell:
-        "python -m adamw_repro.analysis.report --scale {params.scale} --results {params.results} --report-dir {params.report_dir}"
-        " --experiments {params.experiments} --thresholds {input.thresholds} --out {output[0]} {params.publish} > {log} 2>&1"
+        "python -m adamw_repro.analysis.report --scale {params.scale:q} --results {params.results:q} --report-dir {params.report_dir:q}"
+        " --experiments {params.experiments:q} --thresholds {input.thresholds:q} --out {output[0]:q} {params.publish} > {log:q} 2>&1"
