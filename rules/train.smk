@@ -67,7 +67,7 @@ for _pack, _runs in PIPELINE.packs.items():
         shell:
             "rm -f {params.stale} && printf '%s' {params.members:q} > {output.runs_file:q}.tmp && mv {output.runs_file:q}.tmp {output.runs_file:q}"
             # SIGTERM (SLURM's time limit) is for the pack, which checkpoints and exits 75; the shell ignores it.
-            # Its result lines: workflow/console.py prints them from {log}, for local and SLURM jobs alike.
+            # Its result lines: workflow/console.py prints them from the log, for local and SLURM jobs alike.
             " && trap '' TERM && python -m adamw_repro.training.pack --runs-file {output.runs_file:q}"
             " --mode {params.mode:q} > {log:q} 2>&1"
 
