@@ -137,6 +137,25 @@ def git_commit(root: Path | None = None) -> str:
     return (commit + ("+dirty" if dirty else "")) if commit else "unknown"
 
 
+# What a report is made from: the code and configuration (tests, docs and the README do not change a report).
+REPORT_SOURCES = ("src", "conf", "scripts", "rules", "Snakefile", "pyproject.toml")
+
+
+def source_commit(root: Path | None = None) -> str:
+    """The last commit that changed what a report is made from (REPORT_SOURCES), with '+dirty' when those files
+    have uncommitted changes, or 'unknown': a report names it, and it stays the same over commits that change
+    nothing a report depends on (a reports-only or README commit), so a regenerated report stays byte-identical."""
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", *REPORT_SOURCES],
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                *REPORT_SOURCES], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (commit + ("+dirty" if dirty else "")) if commit else "unknown"
+
+
 def provenance(**device_info) -> dict:
     """Where a run ran: code version, Python and library versions, host; the caller adds what it knows of the
     device (torch version, device, threads, GPU or CPU name: the training layer, which imports torch)."""

@@ -110,6 +110,8 @@ def what_was_run(scale: str, runs: pd.DataFrame, prov: dict, sidecar: str = "") 
         f"{', '.join(short_commit(c) for c in prov.get('commits', [])) or 'unknown'}, this report written at "
         f"{short_commit(report_commit)}{dirty_note}; {versions}.",
         f"- Generated {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"- Source: the code and configuration of commit {short_commit(runio.source_commit())} (the last commit "
+        f"that changed {', '.join(runio.REPORT_SOURCES)}); a fresh clone of it writes this report.",
     ]
     if sidecar:  # the lines above that differ from run to run leave the report (split_volatile); say where
         lines.append(f"- Compute, code version and date: in {sidecar} (not tracked: they differ from run to run).")
