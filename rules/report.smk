@@ -134,7 +134,7 @@ rule report:
         range_figure=rules.figure_clr_range.output.png if PIPELINE.range_optimizers else [],
         thresholds=str(PIPELINE.claims),  # a real input: a changed threshold rewrites the report
     output:
-        report(f"{REPORT_STAGE}/report.md", caption="../reports/captions/report.rst", category="Report"),
+        md=report(f"{REPORT_STAGE}/report.md", caption="../reports/captions/report.rst", category="Report"),
         record=f"{REPORT_STAGE}/{report_files.RUN_SIDECAR}",
     log:
         f"{PIPELINE.results}/logs/report.log",
@@ -150,4 +150,4 @@ rule report:
         "../envs/adamw-repro.yaml"
     shell:
         "python -m adamw_repro.analysis.report --scale {params.scale:q} --results {params.results:q} --report-dir {params.report_dir:q}"
-        " --experiments {params.experiments:q} --thresholds {input.thresholds:q} --out {output[0]:q} {params.publish} > {log:q} 2>&1"
+        " --experiments {params.experiments:q} --thresholds {input.thresholds:q} --out {output.md:q} {params.publish} > {log:q} 2>&1"

@@ -138,7 +138,7 @@ def git_commit(root: Path | None = None) -> str:
 
 
 # What a report is made from: the code and configuration (tests, docs and the README do not change a report).
-REPORT_SOURCES = ("src", "conf", "scripts", "rules", "Snakefile", "pyproject.toml")
+REPORT_SOURCES = ("src", "conf", "scripts/figures", "rules", "Snakefile")
 
 
 def source_commit(root: Path | None = None) -> str:
