@@ -21,13 +21,14 @@ if dag.report_notice(config, sys.argv):
     print(dag.report_notice(config, sys.argv), file=sys.stderr)
 # Jobs run the package of this checkout, also inside a conda environment that does not install it.
 os.environ.update(PIPELINE.job_environment())
+MAIN_PROCESS, DRY_RUN = workflow.is_main_process, guard.dry_run(sys.argv)
 # Damaged aggregated tables are moved aside, so the aggregate job rebuilds them (a dry run only names them).
-if workflow.is_main_process:
-    guard.rebuild_damaged_tables(PIPELINE.results, guard.dry_run(sys.argv))
+if MAIN_PROCESS:
+    guard.rebuild_damaged_tables(PIPELINE.results, DRY_RUN)
 # The main process forms the packs of unfinished runs; a job's own Snakemake reads the ones it wrote (onstart).
-PIPELINE.form_packs(workflow.is_main_process)
-if workflow.is_main_process:  # runs it had finished that are due again (deleted or untrusted): the chain reruns
-    guard.mark_lapsed(PIPELINE.lapsed, PIPELINE.results, guard.dry_run(sys.argv))
+PIPELINE.form_packs(MAIN_PROCESS)
+if MAIN_PROCESS:  # runs it had finished that are due again (deleted or untrusted): the chain reruns
+    guard.mark_lapsed(PIPELINE.lapsed, PIPELINE.results, DRY_RUN)
 
 
 onstart:

@@ -19,6 +19,11 @@ NOT_PART_OF_RUN = ("sweep", "hydra", "scale", "threads", "checkpoint_seconds", "
 NOT_PART_OF_DATA = ("root", "generate", "verify_checksums")
 
 
+def experiment_names(conf_dir: Path = CONF_DIR) -> list[str]:
+    """The experiments conf/ declares: one file each in conf/experiment/."""
+    return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
+
+
 class ConfigError(ValueError):
     """Bad input, reported as one line before anything is written."""
 

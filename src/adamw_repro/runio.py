@@ -125,16 +125,8 @@ WORKFLOW_OUTPUTS = ("reports/**/figures/**", "reports/**/report.md", "results/**
 def git_commit(root: Path | None = None) -> str:
     """The commit of the code that ran (with '+dirty' when tracked files other than the workflow's own
     outputs, WORKFLOW_OUTPUTS, had changes), or 'unknown'."""
-    root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
     excludes = [f":(exclude,glob){p}" for p in WORKFLOW_OUTPUTS]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no",
-                                "--", ".", *excludes], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (commit + ("+dirty" if dirty else "")) if commit else "unknown"
+    return _commit(root, ["rev-parse", "HEAD"], [".", *excludes])
 
 
 # What a report is made from: the code and configuration (tests, docs and the README do not change a report).
@@ -145,12 +137,20 @@ def source_commit(root: Path | None = None) -> str:
     """The last commit that changed what a report is made from (REPORT_SOURCES), with '+dirty' when those files
     have uncommitted changes, or 'unknown': a report names it, and it stays the same over commits that change
     nothing a report depends on (a reports-only or README commit), so a regenerated report stays byte-identical."""
+    return _commit(root, ["log", "-1", "--format=%H", "--", *REPORT_SOURCES], list(REPORT_SOURCES))
+
+
+def _commit(root: Path | None, which: list[str], paths: list[str]) -> str:
+    """The commit `git <which>` names, '+dirty' when tracked files under `paths` changed since; 'unknown'."""
     root = Path(root) if root is not None else Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+
     try:
-        commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", *REPORT_SOURCES],
-                                capture_output=True, text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
-                                *REPORT_SOURCES], capture_output=True, text=True, timeout=5).stdout.strip()
+        commit = git(*which)
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", *paths)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("+dirty" if dirty else "")) if commit else "unknown"

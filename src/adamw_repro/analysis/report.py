@@ -40,7 +40,7 @@ from adamw_repro.analysis.report_tables import (  # noqa: F401  (tests read them
 )
 from adamw_repro.analysis.results import read_tables, read_telemetry
 from adamw_repro.analysis.since_paper import tau_paragraph
-from adamw_repro.runconfig import CONF_DIR
+from adamw_repro.runconfig import CONF_DIR, experiment_names
 
 ROOT = CONF_DIR.parent
 
@@ -304,7 +304,7 @@ def main(argv=None) -> None:
     selected = args.experiments.split(",")
     note = ""
     if args.partial_of:
-        available = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+        available = experiment_names(ROOT / "conf")
         note = report_files.partial_note(selected, available, args.scale, args.partial_of)
     sidecar = args.out.parent / report_files.RUN_SIDECAR
     text = build_report(args.scale, args.results, args.report_dir, selected, args.thresholds, note, str(sidecar))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from adamw_repro.runconfig import CONF_DIR
+from adamw_repro.runconfig import CONF_DIR, experiment_names
 from adamw_repro.workflow.guard import is_name
 
 
@@ -80,7 +80,7 @@ def make_run(experiment: str, assignment: dict) -> RunSpec:
 
 
 def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
-    return sorted(p.stem for p in (conf_dir / "experiment").glob("*.yaml"))
+    return experiment_names(conf_dir)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
