@@ -3,6 +3,7 @@ fast tier honest (a test that trains or spawns snakemake or SLURM without its ma
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,21 @@ def _spawned_needs(argv) -> str | None:
     if words[0] in SLURM_COMMANDS:
         return "slurm"
     return None
+
+
+def pytest_collection_modifyitems(items):
+    """The longest tests first (SLURM, then snakemake, then training): pytest-xdist hands tests out in this order,
+    so they start while the short ones fill the other workers, instead of ending the session alone."""
+    def rank(item) -> int:
+        marks = {m.name for m in item.iter_markers()}
+        return next((i for i, mark in enumerate(("slowest", "slurm", "snakemake", "runs", "slow")) if mark in marks), 5)
+
+    items.sort(key=rank)  # stable: the collection's order within each rank
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker per CPU and one more, for the time the SLURM and snakemake tests spend waiting."""
+    return (os.cpu_count() or 1) + 1
 
 
 @pytest.fixture(autouse=True)

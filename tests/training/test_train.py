@@ -107,26 +107,29 @@ def test_kill_9_mid_run_then_rerun_resumes_and_matches(tmp_path, data_root):
 @pytest.mark.runs
 @pytest.mark.slow
 def test_sigterm_writes_a_mid_epoch_checkpoint_and_the_rerun_matches(tmp_path, data_root):
+    # Stopped twice, as a run continued over three SLURM jobs is: the resumed run's own checkpoint resumes too.
     args = ("epochs=20", "model.width=16", "optimizer=sgd", "optimizer.lr=0.05", "checkpoint_seconds=100000",
             "progress_seconds=0")
     assert cli(tmp_path / "ref", data_root, *args).returncode == 0
     run_dir = tmp_path / "term"
-    proc = subprocess.Popen([sys.executable, "-m", "adamw_repro.training.train", "scale=smoke",
-                             f"data.root={data_root}",
-                             f"hydra.run.dir={run_dir}", *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:
-        if "epoch 4:" in line:
-            proc.send_signal(signal.SIGTERM)
-            break
-    rest = proc.stderr.read()
-    proc.wait()
-    assert proc.returncode == 75, rest
-    assert "stopped on SIGTERM" in rest and (run_dir / "checkpoint.pt").exists()
+    for epoch in (4, 12):
+        proc = subprocess.Popen([sys.executable, "-m", "adamw_repro.training.train", "scale=smoke",
+                                 f"data.root={data_root}",
+                                 f"hydra.run.dir={run_dir}", *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        for line in proc.stderr:
+            if f"epoch {epoch}:" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest = proc.stderr.read()
+        proc.wait()
+        assert proc.returncode == 75, rest
+        assert "stopped on SIGTERM" in rest and (run_dir / "checkpoint.pt").exists()
     again = cli(run_dir, data_root, *args)
     assert again.returncode == 0, again.stderr
     resumed = json.loads((run_dir / "metrics.json").read_text())
     expected = json.loads((tmp_path / "ref" / "metrics.json").read_text())
-    assert resumed["final"] == expected["final"]
+    assert resumed["resumed_from"] >= 12
+    assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
 
 
 @pytest.mark.runs

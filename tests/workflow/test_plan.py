@@ -17,8 +17,8 @@ def plan_of(stdout: str) -> list[str]:
     return lines[start:]
 
 
-def test_the_smoke_dry_run_ends_with_cpu_time_and_where_results_go(tmp_path):
-    out = snakemake(copy_workflow(tmp_path / "w"), "-n", "--config", "scale=smoke")
+def test_the_smoke_dry_run_ends_with_cpu_time_and_where_results_go(dry_run):
+    out = dry_run("smoke")
     assert out.returncode == 0, out.stderr
     plan = plan_of(out.stdout)
     assert plan[-1] == "results: results/smoke/ (runs/, runs.parquet, logs/); report: reports/smoke/report.md"
@@ -28,9 +28,9 @@ def test_the_smoke_dry_run_ends_with_cpu_time_and_where_results_go(tmp_path):
 
 
 @pytest.mark.parametrize("scale", ["budget", "paper"])
-def test_gpu_scales_dry_run_every_experiment_with_a_gpu_hour_total(tmp_path, scale):
-    work = copy_workflow(tmp_path / "w")
-    out = snakemake(work, "-n", "--config", f"scale={scale}")  # no data needed
+def test_gpu_scales_dry_run_every_experiment_with_a_gpu_hour_total(dry_run, scale):
+    out = dry_run(scale)  # no data needed
+    work = out.work
     assert out.returncode == 0, out.stderr[-2000:]
     plan = plan_of(out.stdout)
     experiments = sorted(p.stem for p in (work / "conf/experiment").glob("*.yaml"))

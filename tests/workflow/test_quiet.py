@@ -29,9 +29,9 @@ def test_every_profile_hides_the_job_listing_and_shell_commands(name):
 
 @pytest.mark.snakemake
 @pytest.mark.slow
-def test_the_smoke_dry_run_is_short_and_ends_with_the_plan(tmp_path):
+def test_the_smoke_dry_run_is_short_and_ends_with_the_plan(tmp_path, dry_run):
     work = copy_workflow(tmp_path / "w")
-    out = snakemake(work, "-n", "--config", "scale=smoke")
+    out = dry_run("smoke")
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout + out.stderr
     lines = text.splitlines()
@@ -50,9 +50,9 @@ def test_the_smoke_dry_run_is_short_and_ends_with_the_plan(tmp_path):
 
 @pytest.mark.snakemake
 @pytest.mark.slow
-def test_the_paper_dry_run_fits_on_one_screen(tmp_path):
+def test_the_paper_dry_run_fits_on_one_screen(dry_run):
     """Hundreds of pack jobs: before the profiles' quiet, 5,913 lines (the job listing, the job counts per rule)."""
-    out = snakemake(copy_workflow(tmp_path / "w"), "-n", "--config", "scale=paper")
+    out = dry_run("paper")
     assert out.returncode == 0, out.stderr[-2000:]
     lines = (out.stdout + out.stderr).splitlines()
     rows = sum(max(1, -(-len(line) // 120)) for line in lines)  # on a terminal 120 columns wide

@@ -104,9 +104,21 @@ def wait_for_progress(log: Path, epoch: int, timeout: float = 240) -> None:
     raise AssertionError(f"no 'epoch {epoch}:' in {log} after {timeout} s")
 
 
-def running_job_ids() -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True, check=True)
-    return out.stdout.split()
+def running_job_ids(work: Path) -> list[str]:
+    """The running jobs of the workflow in `work` (by their working directory: other tests share the cluster)."""
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %Z"], capture_output=True, text=True, check=True)
+    return [line.split()[0] for line in out.stdout.splitlines() if Path(line.split(maxsplit=1)[1]) == work.resolve()]
+
+
+def processes_in(work: Path, pattern: str) -> list[int]:
+    """The processes matching `pattern` (pgrep -f) whose working directory is `work`."""
+    pids = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    def cwd(pid: str) -> Path | None:
+        try:
+            return Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            return None
+    return [int(pid) for pid in pids if cwd(pid) == work.resolve()]
 
 
 @pytest.mark.parametrize("interrupt", ["scancel", "sigkill"])
@@ -115,7 +127,7 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
     config = ["--config", "scale=smoke", f"experiments={long_experiment(work)}"]
     proc = slurm_snakemake(work, *config, popen=True)
     logs = work / "results/smoke/logs/train"
-    deadline = time.time() + 120
+    deadline = time.time() + 300  # the job may wait for a CPU behind other tests' jobs
     while not (logs.exists() and list(logs.glob("*.log"))) and time.time() < deadline:
         time.sleep(0.5)
     (log,) = list(logs.glob("*.log"))  # the run's pack job: pack-<id>.log, its members in packs/<id>.json
@@ -127,14 +139,14 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
     run_dir = work / member["run_dir"]
     wait_for_progress(log, 120)
     if interrupt == "scancel":
-        for job in running_job_ids():
+        for job in running_job_ids(work):
             subprocess.run(["scancel", job], check=True)
     else:
         pattern = f"^[^ ]*python[^ ]* -m adamw_repro[.]training[.]pack .*{pack_id}"  # the training process itself
-        pids = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
-        assert pids, f"no training process matches {pattern}"
+        pids = processes_in(work, pattern)
+        assert pids, f"no training process in {work} matches {pattern}"
         for pid in pids:
-            os.kill(int(pid), signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
     proc.communicate(timeout=300)
     # The pack rule retries once, so the same invocation may already have resumed the run; if it gave up,
     # running the workflow again must finish it. Either way the run must resume, not restart.
@@ -167,26 +179,29 @@ def train_here(work: Path, out: Path, *overrides: str, popen: bool = False):
     return subprocess.run(cmd, cwd=work, env=env, capture_output=True, check=True)
 
 
-def epochs_per_second(work: Path, tmp: Path) -> float:
-    """The cluster's speed on the long run's config (1,000 epochs; start-up and evaluation included) as a SLURM job,
-    so that the run needs three jobs on a fast cluster as on a slow one (a busy one needs more)."""
+def epochs_per_second(work: Path, tmp: Path, epochs: int = 400) -> float:
+    """The cluster's speed on the long run's config (400 epochs; start-up and evaluation included) as a SLURM job,
+    so that the run needs two jobs on a fast cluster as on a slow one (a busy one needs more)."""
     long_experiment(work)
     train_here(work, tmp / "data-ready", "epochs=1")  # data generated before the clock starts
     start = time.perf_counter()
     subprocess.run(["srun", "-t", "2", "-c", "1", sys.executable, "-m", "adamw_repro.training.train",
-                    "experiment=long_smoke", "scale=smoke", "epochs=1000", "model.width=16",
+                    "experiment=long_smoke", "scale=smoke", f"epochs={epochs}", "model.width=16",
                     f"hydra.run.dir={tmp / 'calibrate'}", f"data.root={work / 'data'}"],
                    check=True, cwd=work, capture_output=True, env=site_env(PYTHONPATH=str(work / "src")))
-    return 1000 / (time.perf_counter() - start)
+    return epochs / (time.perf_counter() - start)
 
 
-def test_a_run_longer_than_the_time_limit_continues_over_three_jobs(cluster, tmp_path):
+@pytest.mark.slowest
+def test_a_run_longer_than_the_time_limit_continues_job_after_job(cluster, tmp_path):
     # A site whose jobs may last 1 minute (SLURM's smallest limit; a job gets ~50 s of training before the SIGTERM
-    # SLURM sends at the limit) and a run of ~3 such jobs: each job is stopped, checkpoints and exits 75; Snakemake
+    # SLURM sends at the limit) and a run of ~2 such jobs: a job is stopped, checkpoints and exits 75; Snakemake
     # resubmits it (retries sized by the plan from conf/throughput.yaml) and the next job continues from the
-    # checkpoint, until the run is done.
+    # checkpoint, until the run is done. (Each job costs ~2 minutes here, the scheduler's and the plugin's polling
+    # included; a resumed run stopped and resumed again, as a third job would, is
+    # tests/training/test_train.py::test_sigterm_writes_a_mid_epoch_checkpoint_and_the_rerun_matches.)
     work = copy_workflow(tmp_path / "w")
-    epochs = int(160 * epochs_per_second(work, tmp_path))  # ~3 jobs' worth: >= 3 even if the load eases
+    epochs = int(100 * epochs_per_second(work, tmp_path))  # ~2 jobs' worth: >= 2 even if the load eases
     experiment = long_experiment(work, epochs=epochs)
     config = ["--config", "scale=smoke", f"experiments={experiment}"]
     site = {"ADAMW_SLURM_MAX_RUNTIME": "1"}
@@ -195,7 +210,8 @@ def test_a_run_longer_than_the_time_limit_continues_over_three_jobs(cluster, tmp
 
     # The uninterrupted reference trains here meanwhile (the cluster's node is this machine: one CPU each).
     reference = train_here(work, tmp_path / "reference", f"epochs={epochs}", "model.width=16", "seed=0", popen=True)
-    out = slurm_snakemake(work, *config, env=site)
+    # The experiment's runs, not the tables, figures and report they feed (the smoke test above sends those).
+    out = slurm_snakemake(work, f"results/smoke/done/{experiment}.txt", *config, env=site)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # what the user reads: the continuation as such, with its job count, never as an error
     console = out.stdout + out.stderr
@@ -205,13 +221,13 @@ def test_a_run_longer_than_the_time_limit_continues_over_three_jobs(cluster, tmp
     resumed = json.loads((run_dir / "metrics.json").read_text())
     logs = work / ".snakemake/slurm_logs"  # rule_train/<run>/<job>.log, group_train_*/ or rule_train_pack_*/
     jobs = [log for log in logs.rglob("*.log") if "train" in log.relative_to(logs).parts[0]]
-    assert len(jobs) >= 3, f"{len(jobs)} training jobs: {jobs}"
+    assert len(jobs) >= 2, f"{len(jobs)} training jobs: {jobs}"
     assert resumed["resumed_from"] is not None and resumed["epochs"] == epochs
     # Jobs were stopped by the limit, the last one was not. (A job that ends its run just as the limit strikes is
     # marked failed too; its retry only summarizes the run from the final checkpoint.)
     jobs.sort(key=lambda log: int(log.stem))
     timed_out = [log for log in jobs if "DUE TO TIME LIMIT" in log.read_text()]
-    assert len(timed_out) >= 2 and jobs[-1] not in timed_out, [log.read_text()[-500:] for log in jobs]
+    assert len(timed_out) >= 1 and jobs[-1] not in timed_out, [log.read_text()[-500:] for log in jobs]
 
     assert reference.wait(timeout=1200) == 0
     expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
