@@ -7,6 +7,7 @@ import sys
 
 from adamw_repro.analysis import report_files
 from adamw_repro.analysis.claims import validate_thresholds
+from adamw_repro.runconfig import experiment_names
 from adamw_repro.workflow import console, dag, guard, sweeps
 
 try:  # bad input is one line before any job starts: the scale, the experiments, every run's keys and values

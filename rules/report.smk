@@ -10,7 +10,7 @@ report: "../reports/captions/workflow.rst"
 # a sidecar there; a run of every experiment then publishes them into reports/ (tracked) where their bytes changed
 # (analysis/report_files.py): a rerun of unchanged code leaves `git status` clean, a failed job deletes only the
 # staged copy, and a run of some experiments writes a partial report that never replaces the full one.
-REPORT_PARTIAL = report_files.is_partial(PIPELINE.experiments, sweeps.experiments(PIPELINE.conf))
+REPORT_PARTIAL = report_files.is_partial(PIPELINE.experiments, experiment_names(PIPELINE.conf))
 REPORT_STAGE = report_files.staging_dir(PIPELINE.results, REPORT_PARTIAL)
 
 

@@ -110,13 +110,12 @@ def test_composing_once_per_group_choice_gives_what_hydra_compose_gives():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from adamw_repro.runconfig import CONF_DIR
+    from adamw_repro.runconfig import CONF_DIR, experiment_names
     from adamw_repro.training.pack import Composer
-    from adamw_repro.workflow import sweeps
     from adamw_repro.workflow.resolver import Resolver
 
     every = [run.hydra_overrides(scale) + ["threads=1"] for scale in ("smoke", "quick")
-             for e in sweeps.experiments() for run in Resolver(scale, CONF_DIR).grid(e)]
+             for e in experiment_names() for run in Resolver(scale, CONF_DIR).grid(e)]
     # Two runs of each set of group choices (scale, experiment, optimizer, schedule, model...): the second shares
     # the first one's defaults tree; more of them compose nothing new (every 7th run of the grids took minutes).
     seen: dict[tuple, int] = {}

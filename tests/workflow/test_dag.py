@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from adamw_repro.compose import Composer
-from adamw_repro.runconfig import ConfigError
+from adamw_repro.runconfig import ConfigError, experiment_names
 from adamw_repro.workflow import dag, packs, sweeps, throughput
 from adamw_repro.workflow.dag import Dag
 from tests.run_files import write_finished_run
@@ -58,7 +58,7 @@ def test_the_scale_and_experiments_are_selected_or_refused_in_one_line(capsys):
     with pytest.raises(ConfigError, match=r"--config scale=huge is unknown; allowed: budget, paper, quick, smoke "
                                           r"\(files in conf/scale/\)"):
         dag.select_scale(conf, {"scale": "huge"})
-    assert dag.select_experiments(conf, {}) == sweeps.experiments(conf)
+    assert dag.select_experiments(conf, {}) == experiment_names(conf)
     assert dag.select_experiments(conf, {"experiments": "clr, fig1_schedules"}) == ["clr", "fig1_schedules"]
     assert dag.select_experiments(conf, {"experiments": ["clr"]}) == ["clr"]
     for empty in ("", ",", None):

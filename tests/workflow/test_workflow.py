@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from adamw_repro.analysis.claims import REGISTRY
-from adamw_repro.workflow import sweeps
+from adamw_repro.runconfig import experiment_names
 from tests.workflow_helpers import copy_workflow, snakemake
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = sweeps.experiments(ROOT / "conf")
+EXPERIMENTS = experiment_names(ROOT / "conf")
 FIGURES = (*(e for e in EXPERIMENTS if (ROOT / "scripts/figures" / f"{e}.py").exists()), "clr_range")
 
 

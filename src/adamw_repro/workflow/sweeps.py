@@ -79,10 +79,6 @@ def make_run(experiment: str, assignment: dict) -> RunSpec:
     return RunSpec(experiment, tuple(sorted(f"{k}={format_value(v)}" for k, v in assignment.items())))
 
 
-def experiments(conf_dir: Path = CONF_DIR) -> list[str]:
-    return experiment_names(conf_dir)
-
-
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently, so a
     threshold or a grid written twice would judge or train with whichever came last)."""
@@ -117,7 +113,7 @@ def read_yaml(path: Path) -> dict:
 def experiment_file(experiment: str, conf_dir: Path = CONF_DIR) -> Path:
     path = conf_dir / "experiment" / f"{experiment}.yaml"
     if not is_name(experiment) or not path.exists():  # a name, never a path: ../x would read outside conf/
-        names = ", ".join(experiments(conf_dir))
+        names = ", ".join(experiment_names(conf_dir))
         raise SweepError(f"experiment {experiment!r} does not exist; allowed: {names} "
                          f"(files in {conf_dir / 'experiment'}; select with --config experiments=...)")
     return path
