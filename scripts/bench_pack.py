@@ -6,7 +6,8 @@
 
 For each way and device: wall seconds, runs per second, and the per-run overhead = (wall - time in the
 training loops) / runs, i.e. what a run costs outside training (interpreter, imports, config, data, writes).
-A pack's loop time is its members' summed loop times (sequential) or the one shared loop (vectorized).
+A pack's loop time is the sum of its stacks' loops (sequential: a stack of one per run; vectorized: stacks of up to
+`scale.stack_size` runs, each loop shared by its members).
 Every way trains into a fresh folder, so nothing is skipped as finished.
 """
 
@@ -34,9 +35,10 @@ def run_overrides(n: int, epochs: int, device: str) -> list[list[str]]:
 
 
 def loop_seconds(run_dir: Path) -> float:
-    """Seconds the run spent in its training loop (training and evaluation), from its metrics.json."""
+    """Seconds the run spent in its training loop (training and evaluation), from its metrics.json: a stack's
+    loop is shared by its K members, so each holds 1/K of it (summed over a pack: each stack's loop once)."""
     m = json.loads((run_dir / "metrics.json").read_text())
-    return m["steps"] / m["steps_per_second"]
+    return m["steps"] / m["steps_per_second"] / m.get("pack", {}).get("members", 1)
 
 
 def one_process_per_run(runs: list[list[str]], work: Path) -> tuple[float, float]:
@@ -57,8 +59,7 @@ def pack(runs: list[list[str]], work: Path, mode: str) -> tuple[float, float]:
     subprocess.run([sys.executable, "-m", "adamw_repro.training.pack", "--runs-file", str(path), "--mode", mode],
                    cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - start
-    loops = [loop_seconds(work / str(i)) for i in range(len(runs))]
-    return wall, (max(loops) if mode == "vectorized" else sum(loops))
+    return wall, sum(loop_seconds(work / str(i)) for i in range(len(runs)))
 
 
 WAYS = ("process per run", "sequential pack", "vectorized pack")

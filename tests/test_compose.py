@@ -91,3 +91,36 @@ def test_an_interpolating_config_is_resolved_per_run(tmp_path):
     composer = Composer(conf)
     assert composer.composition(("scale=smoke",)).plain is None  # no shortcut: the override changes the value
     assert composer.resolved(["scale=smoke", "batch_size=32"])["eval_batch_size"] == 32
+
+
+@pytest.mark.parametrize("overrides", OVERRIDES, ids=lambda o: " ".join(o)[:40])
+def test_a_cached_composition_is_what_hydra_composes(overrides, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAMW_REPRO_CACHE", str(tmp_path / "cache"))
+    cold = Composer(CONF_DIR)
+    first = cold(overrides)
+    assert list((tmp_path / "cache" / "compositions").iterdir())  # kept for the next process
+    warm = Composer(CONF_DIR)
+    second = warm(overrides)
+    expected = OmegaConf.to_yaml(hydra_compose(overrides))
+    assert OmegaConf.to_yaml(first) == OmegaConf.to_yaml(second) == expected
+    assert warm.choices(overrides) == cold.choices(overrides)
+    assert warm.resolved(overrides) == cold.resolved(overrides) == to_plain(first)
+    assert OmegaConf.is_struct(second)  # a misspelt key fails as in Hydra's composition
+    with pytest.raises(ConfigError, match="does not exist"):
+        warm(overrides + ["optimizer.learning_rate=0.1"])
+
+
+def test_an_edit_under_conf_or_a_damaged_entry_composes_afresh(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("ADAMW_REPRO_CACHE", str(tmp_path / "cache"))
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    run = ["scale=smoke", "optimizer=sgdw"]
+    assert Composer(conf)(run).optimizer.momentum == 0.9
+    text = (conf / "optimizer" / "sgdw.yaml").read_text()
+    (conf / "optimizer" / "sgdw.yaml").write_text(text.replace("momentum: 0.9", "momentum: 0.5"))
+    assert Composer(conf)(run).optimizer.momentum == 0.5  # not the cached 0.9
+    for entry in (tmp_path / "cache" / "compositions").iterdir():
+        entry.write_text('{"choices_asked": ')  # half-written
+    assert Composer(conf)(run).optimizer.momentum == 0.5

@@ -8,6 +8,10 @@ set on a copy as Hydra sets them after building the tree (OmegaConf.update). The
 and the workflow (every run's digest while the DAG is built) both compose through `Composer`, so the digest the
 workflow computes is the one the training run records.
 
+Hydra's compositions are also kept on disk (`CompositionCache`: ~0.3 s each, and every workflow invocation, SLURM
+job and pack asks for tens of them): keyed by the content of every file under conf/ and Hydra's and OmegaConf's
+versions, so any edit there, or an upgrade, composes afresh.
+
 A value override must name a key the composition has and keep the kind of its value there (a number for a
 number, no float for an int, ...): `Composer.check_value`. Keys that only a `+` override adds are refused by
 `adamw_repro.checks` (it knows which keys the config files define).
@@ -16,6 +20,9 @@ number, no float for an int, ...): `Composer.check_value`. Keys that only a `+` 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +30,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from adamw_repro import runio
 from adamw_repro.runconfig import CONF_DIR, ConfigError
 
 _MISSING = object()
@@ -61,6 +69,7 @@ class Composer:
         self.base: dict[tuple[str, ...], Composition] = {}  # group-choice overrides -> their composition
         self._parser = OverridesParser.create()
         self._parsed: dict[str, object] = {}
+        self.cache = CompositionCache(self.conf_dir)
 
     # -- overrides --------------------------------------------------------------------------------------------
     def parse(self, line: str):
@@ -119,6 +128,17 @@ class Composer:
         return plain_choice and comp.choices.get(o.key_or_group) == str(o.value())
 
     def _compose(self, choices: tuple[str, ...]) -> Composition:
+        """Hydra's composition, from the cache when this conf/ composed these choices before."""
+        known = self.cache.get(choices)
+        if known is None:
+            cfg, picked = self._hydra_compose(choices)
+            self.cache.put(choices, cfg, picked)
+        else:
+            cfg, picked = known
+        raw = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "sweep"}
+        return Composition(cfg, picked, None if _interpolates(raw) else to_plain(cfg))
+
+    def _hydra_compose(self, choices: tuple[str, ...]) -> tuple[DictConfig, dict[str, str]]:
         from hydra import compose, initialize_config_dir
         from hydra.core.global_hydra import GlobalHydra
         from hydra.errors import HydraException
@@ -140,8 +160,7 @@ class Composer:
         picked = {g: str(c) for g, c in cfg.hydra.runtime.choices.items() if g in self.groups and c is not None}
         with open_dict(cfg):  # as compose(return_hydra_config=False) does
             del cfg["hydra"]
-        raw = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "sweep"}
-        return Composition(cfg, picked, None if _interpolates(raw) else to_plain(cfg))
+        return cfg, picked
 
     def choices(self, overrides: Iterable[str]) -> dict[str, str]:
         """group -> option of every config group the run composes (config.yaml's, the scale's, its own)."""
@@ -192,6 +211,51 @@ class Composer:
             text = override.input_line.split("=", 1)[1] if override.input_line else value
             raise ConfigError(f"{key}={text} is a {type(value).__name__}, but {key} is a "
                               f"{type(default).__name__} (default {default!r})")
+
+
+class CompositionCache:
+    """Hydra's compositions of one conf/ folder on disk, one JSON file each (the config unresolved, as composed,
+    and Hydra's group choices), under $ADAMW_REPRO_CACHE or ~/.cache/adamw_repro. The key covers the content of
+    every file under conf/ and the versions of Hydra and OmegaConf; an unreadable entry is composed again."""
+
+    def __init__(self, conf_dir: Path):
+        self.conf_dir, self._key = conf_dir, None
+        root = os.environ.get("ADAMW_REPRO_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or
+                                                              Path.home() / ".cache") / "adamw_repro"
+        self.folder = Path(root) / "compositions"
+
+    def key(self) -> str:
+        """sha256 of conf/'s files (paths and bytes) and the composing libraries' versions."""
+        if self._key is None:
+            import hydra
+            import omegaconf
+
+            h = hashlib.sha256(f"{hydra.__version__} {omegaconf.__version__}".encode())
+            for path in sorted(p for p in self.conf_dir.rglob("*") if p.is_file()):
+                h.update(str(path.relative_to(self.conf_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+            self._key = h.hexdigest()
+        return self._key
+
+    def path(self, choices: tuple[str, ...]) -> Path:
+        return self.folder / hashlib.sha256(json.dumps([self.key(), list(choices)]).encode()).hexdigest()[:40]
+
+    def get(self, choices: tuple[str, ...]) -> tuple[DictConfig, dict[str, str]] | None:
+        try:
+            doc = json.loads(self.path(choices).read_text())
+            if doc["choices_asked"] != list(choices):
+                return None
+            cfg = OmegaConf.create(doc["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        OmegaConf.set_struct(cfg, True)  # as Hydra leaves its root
+        return cfg, dict(doc["picked"])
+
+    def put(self, choices: tuple[str, ...], cfg: DictConfig, picked: dict[str, str]) -> None:
+        doc = {"choices_asked": list(choices), "picked": picked, "config": OmegaConf.to_container(cfg, resolve=False)}
+        try:
+            runio.write_text(self.path(choices), json.dumps(doc))
+        except OSError:  # a read-only home: compose each time, as without the cache
+            pass
 
 
 def apply(cfg: DictConfig, overrides: Iterable) -> None:

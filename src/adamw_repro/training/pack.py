@@ -11,10 +11,10 @@ and resumes each member from its checkpoint. `done_file`, when given, is written
 metrics.json (holding its config digest): the caller's own stamp of which request a run answered (the
 workflow names it by its digest of the run's config files).
 
-Modes: `sequential` trains the members one after the other with the solo loop (training/loop.py);
-`vectorized` trains members that share model shape, data, batch size and budget as one stacked model
-(training/vectorized.py); `auto` picks vectorized on a GPU and sequential on a CPU, where the benchmark
-(scripts/bench_pack.py) measured no gain from stacking.
+Modes: `sequential` trains the members one after the other (a stack of one each); `vectorized` trains members
+that share model shape, data, batch size and budget as one stacked model; `auto` stacks where stacking pays
+(`stacks` below: the batched CNN, training/batched.py, on any device; other models under vmap on a GPU), as
+measured side by side by scripts/bench_pack.py.
 """
 
 from __future__ import annotations

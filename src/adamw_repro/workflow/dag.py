@@ -120,6 +120,7 @@ class Dag:
         self.run_device = self.throughput["default_gpu"] if self.gpus else "cpu"
         self.packs: dict[str, list[RunSpec]] = {}
         self._seconds: dict[str, float | None] = {}
+        self._retries: tuple[dict, int] | None = None  # (the packs it was planned for, train_retries)
         self._plan_registered = False
         self.untrusted: dict[str, str] = {}  # run directory -> why its files are not trusted (`unfinished`)
         self.lapsed: dict[str, guard.Lapsed] = {}  # runs the workflow had finished that are due again
@@ -311,8 +312,11 @@ class Dag:
         """Retries of the training rules (one number per rule): enough jobs for the run that needs the most,
         plus one for a transient failure or a job that finishes just as SLURM's limit strikes (marked failed,
         it is retried and summarized from the final checkpoint). Call after `form_packs`."""
-        jobs = [self.job_plan([run]).jobs for runs in self.grid.values() for run in runs]
-        return max(jobs + [self.job_plan(runs).jobs for runs in self.packs.values()] or [1]) + 1
+        if self._retries is None or self._retries[0] is not self.packs:  # asked by every rule: planned once per packs
+            jobs = [self.job_plan([run]).jobs for runs in self.grid.values() for run in runs]
+            jobs += [self.job_plan(runs).jobs for runs in self.packs.values()]
+            self._retries = (self.packs, max(jobs or [1]) + 1)
+        return self._retries[1]
 
     def check_slurm(self, executor: str, local: bool) -> None:
         """Before anything is submitted to SLURM: the partition exists and has the GPUs the scale asks for, and
