@@ -124,3 +124,16 @@ def test_an_edit_under_conf_or_a_damaged_entry_composes_afresh(tmp_path, monkeyp
     for entry in (tmp_path / "cache" / "compositions").iterdir():
         entry.write_text('{"choices_asked": ')  # half-written
     assert Composer(conf)(run).optimizer.momentum == 0.5
+
+
+def test_a_config_json_cannot_hold_exactly_is_composed_every_time(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("ADAMW_REPRO_CACHE", str(tmp_path / "cache"))
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    with (conf / "config.yaml").open("a") as f:
+        f.write("\nnotes: {3: three}\n")  # an integer key: JSON would give it back as "3"
+    for _ in range(2):
+        assert list(Composer(conf)(["scale=smoke"]).notes.keys()) == [3]
+    assert not (tmp_path / "cache" / "compositions").exists()

@@ -251,11 +251,23 @@ class CompositionCache:
         return cfg, dict(doc["picked"])
 
     def put(self, choices: tuple[str, ...], cfg: DictConfig, picked: dict[str, str]) -> None:
-        doc = {"choices_asked": list(choices), "picked": picked, "config": OmegaConf.to_container(cfg, resolve=False)}
+        config = OmegaConf.to_container(cfg, resolve=False)
+        if not _json_exact(config):  # JSON would turn a key 3 into "3": such a config is composed every time
+            return
+        doc = {"choices_asked": list(choices), "picked": picked, "config": config}
         try:
             runio.write_text(self.path(choices), json.dumps(doc))
         except OSError:  # a read-only home: compose each time, as without the cache
             pass
+
+
+def _json_exact(node) -> bool:
+    """Whether a plain container comes back from JSON as it went in (string keys, JSON's scalar types)."""
+    if isinstance(node, dict):
+        return all(isinstance(k, str) and _json_exact(v) for k, v in node.items())
+    if isinstance(node, list):
+        return all(_json_exact(v) for v in node)
+    return node is None or isinstance(node, str | bool | int | float)
 
 
 def apply(cfg: DictConfig, overrides: Iterable) -> None:
