@@ -137,6 +137,12 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
         time.sleep(0.5)
     (member,) = json.loads(runs_file.read_text())["members"]
     run_dir = work / member["run_dir"]
+    # The uninterrupted reference trains here meanwhile, while the job waits on SLURM.
+    reference = tmp_path / "reference"
+    uninterrupted = subprocess.Popen([sys.executable, "-m", "adamw_repro.training.train", *member["overrides"],
+                                      f"hydra.run.dir={reference}", f"data.root={work / 'data'}"], cwd=work,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=dict(os.environ, PYTHONPATH=str(work / "src")))
     wait_for_progress(log, 120)
     if interrupt == "scancel":
         for job in running_job_ids(work):
@@ -160,11 +166,7 @@ def test_an_interrupted_training_job_resumes_and_matches(cluster, tmp_path, inte
     least = 119 if interrupt == "scancel" else 60
     assert resumed["resumed_from"] is not None and resumed["resumed_from"] >= least
 
-    reference = tmp_path / "reference"
-    overrides = member["overrides"]
-    subprocess.run([sys.executable, "-m", "adamw_repro.training.train", *overrides,
-                    f"hydra.run.dir={reference}", f"data.root={work / 'data'}"], check=True, cwd=work,
-                   capture_output=True, env=dict(os.environ, PYTHONPATH=str(work / "src")))
+    assert uninterrupted.wait(timeout=600) == 0
     expected = json.loads((reference / "metrics.json").read_text())
     assert resumed["final"] == expected["final"] and resumed["best"] == expected["best"]
 
