@@ -4,6 +4,8 @@ kind; its resolved fast path equals the slow one."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -93,12 +95,18 @@ def test_an_interpolating_config_is_resolved_per_run(tmp_path):
     assert composer.resolved(["scale=smoke", "batch_size=32"])["eval_batch_size"] == 32
 
 
-@pytest.mark.parametrize("overrides", OVERRIDES, ids=lambda o: " ".join(o)[:40])
-def test_a_cached_composition_is_what_hydra_composes(overrides, tmp_path, monkeypatch):
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """A composition cache of the test's own (ADAMW_REPRO_CACHE): its entries' folder."""
     monkeypatch.setenv("ADAMW_REPRO_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "compositions"
+
+
+@pytest.mark.parametrize("overrides", OVERRIDES, ids=lambda o: " ".join(o)[:40])
+def test_a_cached_composition_is_what_hydra_composes(overrides, cache):
     cold = Composer(CONF_DIR)
     first = cold(overrides)
-    assert list((tmp_path / "cache" / "compositions").iterdir())  # kept for the next process
+    assert list(cache.iterdir())  # kept for the next process
     warm = Composer(CONF_DIR)
     second = warm(overrides)
     expected = OmegaConf.to_yaml(hydra_compose(overrides))
@@ -110,10 +118,9 @@ def test_a_cached_composition_is_what_hydra_composes(overrides, tmp_path, monkey
         warm(overrides + ["optimizer.learning_rate=0.1"])
 
 
-def test_an_edit_under_conf_or_a_damaged_entry_composes_afresh(tmp_path, monkeypatch):
+def test_an_edit_under_conf_or_a_damaged_entry_composes_afresh(tmp_path, cache):
     import shutil
 
-    monkeypatch.setenv("ADAMW_REPRO_CACHE", str(tmp_path / "cache"))
     conf = tmp_path / "conf"
     shutil.copytree(CONF_DIR, conf)
     run = ["scale=smoke", "optimizer=sgdw"]
@@ -121,19 +128,18 @@ def test_an_edit_under_conf_or_a_damaged_entry_composes_afresh(tmp_path, monkeyp
     text = (conf / "optimizer" / "sgdw.yaml").read_text()
     (conf / "optimizer" / "sgdw.yaml").write_text(text.replace("momentum: 0.9", "momentum: 0.5"))
     assert Composer(conf)(run).optimizer.momentum == 0.5  # not the cached 0.9
-    for entry in (tmp_path / "cache" / "compositions").iterdir():
+    for entry in cache.iterdir():
         entry.write_text('{"choices_asked": ')  # half-written
     assert Composer(conf)(run).optimizer.momentum == 0.5
 
 
-def test_a_config_json_cannot_hold_exactly_is_composed_every_time(tmp_path, monkeypatch):
+def test_a_config_json_cannot_hold_exactly_is_composed_every_time(tmp_path, cache):
     import shutil
 
-    monkeypatch.setenv("ADAMW_REPRO_CACHE", str(tmp_path / "cache"))
     conf = tmp_path / "conf"
     shutil.copytree(CONF_DIR, conf)
     with (conf / "config.yaml").open("a") as f:
         f.write("\nnotes: {3: three}\n")  # an integer key: JSON would give it back as "3"
     for _ in range(2):
         assert list(Composer(conf)(["scale=smoke"]).notes.keys()) == [3]
-    assert not (tmp_path / "cache" / "compositions").exists()
+    assert not cache.exists()

@@ -130,13 +130,12 @@ class Composer:
     def _compose(self, choices: tuple[str, ...]) -> Composition:
         """Hydra's composition, from the cache when this conf/ composed these choices before."""
         known = self.cache.get(choices)
+        cfg, picked = known or self._hydra_compose(choices)
+        raw = OmegaConf.to_container(cfg, resolve=False)
         if known is None:
-            cfg, picked = self._hydra_compose(choices)
-            self.cache.put(choices, cfg, picked)
-        else:
-            cfg, picked = known
-        raw = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "sweep"}
-        return Composition(cfg, picked, None if _interpolates(raw) else to_plain(cfg))
+            self.cache.put(choices, raw, picked)
+        return Composition(cfg, picked, None if _interpolates({k: v for k, v in raw.items() if k != "sweep"})
+                           else to_plain(cfg))
 
     def _hydra_compose(self, choices: tuple[str, ...]) -> tuple[DictConfig, dict[str, str]]:
         from hydra import compose, initialize_config_dir
@@ -250,8 +249,8 @@ class CompositionCache:
         OmegaConf.set_struct(cfg, True)  # as Hydra leaves its root
         return cfg, dict(doc["picked"])
 
-    def put(self, choices: tuple[str, ...], cfg: DictConfig, picked: dict[str, str]) -> None:
-        config = OmegaConf.to_container(cfg, resolve=False)
+    def put(self, choices: tuple[str, ...], config: dict, picked: dict[str, str]) -> None:
+        """Keep a composition: `config` is its unresolved plain container (OmegaConf.to_container)."""
         if not _json_exact(config):  # JSON would turn a key 3 into "3": such a config is composed every time
             return
         doc = {"choices_asked": list(choices), "picked": picked, "config": config}
