@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 
 from adamw_repro.analysis import stats
 from adamw_repro.analysis.stats import (
@@ -110,7 +111,7 @@ def test_median_order_is_the_sign_test():
     assert median_order(5) == (1, pytest.approx(1 - 2 / 32))  # the widest 5 values give, 93.75 %
     assert median_order(8)[0] == 1 and median_order(8)[1] >= 0.95
     r, coverage = median_order(20)
-    assert coverage >= 0.95 and 1 - 2 * stats.stats.binom.cdf(r, 20, 0.5) < 0.95  # r is the largest that holds
+    assert coverage >= 0.95 and 1 - 2 * scipy.stats.binom.cdf(r, 20, 0.5) < 0.95  # r is the largest that holds
 
 
 def test_median_ci_of_censored_values():

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 LEVEL = 0.95
 # The sign-test interval for a median cannot reach 95 % with five values ([min, max] covers 1 - 2/32 = 93.75 %);
@@ -40,11 +39,19 @@ class CI(NamedTuple):
 NAN_CI = CI(math.nan, math.nan, math.nan)
 
 
+def _scipy_stats():
+    """scipy.stats, imported at the first interval: its import (~1 s) would otherwise be paid by every Snakemake
+    start-up (each job's too), which imports the findings only to check conf/claims.yaml's thresholds."""
+    from scipy import stats
+
+    return stats
+
+
 def t_quantile(p: float, df: float) -> float:
     """Student-t quantile (scipy.stats)."""
     if not 0.0 < p < 1.0 or not df > 0:
         raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
-    return float(stats.t.ppf(p, df))
+    return float(_scipy_stats().t.ppf(p, df))
 
 
 def _finite(values: Any) -> np.ndarray:
@@ -66,7 +73,7 @@ def mean_ci(values: Any, level: float = LEVEL) -> CI:
         return CI(mean, math.nan, math.nan)
     if np.ptp(x) <= 1e-12 * max(1.0, abs(mean)):  # equal to rounding: scipy would warn of lost precision
         return CI(mean, mean, mean)
-    lo, hi = stats.ttest_1samp(x, 0.0).confidence_interval(confidence_level=level)
+    lo, hi = _scipy_stats().ttest_1samp(x, 0.0).confidence_interval(confidence_level=level)
     return CI(mean, float(lo), float(hi))
 
 
@@ -109,7 +116,7 @@ def ratio_ci_unpaired(a: Any, b: Any, level: float = LEVEL) -> CI:
     value = math.exp(la.mean() - lb.mean()) - 1.0
     if la.size < 2 or lb.size < 2 or (np.ptp(la) == 0 and np.ptp(lb) == 0):
         return CI(value, math.nan, math.nan)
-    lo, hi = stats.ttest_ind(la, lb, equal_var=False).confidence_interval(confidence_level=level)
+    lo, hi = _scipy_stats().ttest_ind(la, lb, equal_var=False).confidence_interval(confidence_level=level)
     return CI(value, math.exp(lo) - 1.0, math.exp(hi) - 1.0)
 
 
@@ -130,11 +137,11 @@ def median_order(n: int, level: float = LEVEL) -> tuple[int, float]:
     covers MIN_MEDIAN_COVERAGE, else r = 0 (no interval). Coverage is exact for continuous values."""
     best = (0, 0.0)
     for r in range(1, n // 2 + 1):
-        coverage = 1.0 - 2.0 * float(stats.binom.cdf(r - 1, n, 0.5))
+        coverage = 1.0 - 2.0 * float(_scipy_stats().binom.cdf(r - 1, n, 0.5))
         if coverage >= level:
             best = (r, coverage)
     if best[0] == 0 and n >= 1:
-        coverage = 1.0 - 2.0 * float(stats.binom.cdf(0, n, 0.5))
+        coverage = 1.0 - 2.0 * float(_scipy_stats().binom.cdf(0, n, 0.5))
         if coverage >= MIN_MEDIAN_COVERAGE:
             best = (1, coverage)
     return best
@@ -163,4 +170,4 @@ def sign_test(k: int, n: int) -> float:
     that k or more seeds went the paper's way if each went either way with probability 1/2."""
     if n == 0:
         return math.nan
-    return float(stats.binomtest(k, n, 0.5, alternative="greater").pvalue)
+    return float(_scipy_stats().binomtest(k, n, 0.5, alternative="greater").pvalue)
