@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from adamw_repro.compose import Composer, same_kind, to_plain
+from adamw_repro.compose import Composer, _plain_value_fits, same_kind, to_plain
 from adamw_repro.runconfig import CONF_DIR, ConfigError
 
 OVERRIDES = [
@@ -143,3 +143,26 @@ def test_a_config_json_cannot_hold_exactly_is_composed_every_time(tmp_path, cach
     for _ in range(2):
         assert list(Composer(conf)(["scale=smoke"]).notes.keys()) == [3]
     assert not cache.exists()
+
+
+@pytest.mark.parametrize("experiment", ["fig2_sgd_adam", "clr", "timescale"])
+def test_a_warm_composition_gives_its_plain_forms_without_building_its_dictconfig(experiment, cache):
+    run = [f"experiment={experiment}", "scale=smoke"]
+    Composer(CONF_DIR)(run)  # kept on disk
+    warm = Composer(CONF_DIR).composition(tuple(run))
+    sweep, scale, plain = warm.node("sweep"), warm.node("scale"), warm.plain
+    assert warm._cfg is None  # the workflow's digests, sweeps and resources did not need it
+    cfg = hydra_compose(run)
+    assert sweep == OmegaConf.to_container(cfg.sweep, resolve=True)
+    assert scale == OmegaConf.to_container(cfg.scale, resolve=True)
+    assert plain == to_plain(cfg)
+    # a value override is accepted on the plain form only where Composer.check_value accepts it on the config
+    composer = Composer(CONF_DIR)
+    fast = {"optimizer.lr=0.5", "epochs=4", "data.root=elsewhere"}
+    for line in [*fast, "epochs=2.5", "optimizer.betas=[0.8,0.9]", "model.width=wide", "optimizer.learning_rate=0.1",
+                 "sweep.smoke.seeds=[1]"]:
+        override = composer.parse(line)
+        assert _plain_value_fits(plain, override) == (line in fast), line
+        if line in fast:
+            composer.check_value(cfg, override)  # accepted there too
+            assert composer.resolved(run + [line]) == to_plain(composer(run + [line]))

@@ -25,7 +25,6 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -39,15 +38,40 @@ _SIMPLE = (int, float, str, bool, type(None))
 _ENV_ONLY = re.compile(r"\$\{oc\.env:[^${}]*\}")
 
 
-@dataclass(frozen=True)
 class Composition:
-    """Hydra's composition of one set of group choices: the config (without its `hydra` node), the group ->
-    option choices Hydra made (the defaults' and the overrides'), and the config resolved to plain Python
-    without `sweep`, or None when one of its values interpolates another key (a run's override may change it)."""
+    """Hydra's composition of one set of group choices: the config unresolved as plain Python (`raw`) and as a
+    DictConfig (`cfg`, without its `hydra` node), the group -> option choices Hydra made (the defaults' and the
+    overrides'), and the config resolved to plain Python without `sweep` (`plain`), or None when one of its
+    values interpolates another key (a run's override may change it).
 
-    cfg: DictConfig
-    choices: dict[str, str]
-    plain: dict | None
+    `cfg` is built when first asked for: from the disk cache's plain form that takes ~30 ms, tens of times in
+    each workflow invocation, which mostly needs only the plain forms (digests, sweeps, the scale's resources)."""
+
+    def __init__(self, raw: dict, choices: dict[str, str], cfg: DictConfig | None = None):
+        self.raw, self.choices, self._cfg = raw, choices, cfg
+        rest = {k: v for k, v in raw.items() if k != "sweep"}
+        if _interpolates(rest):
+            self.plain = None
+        elif _has_interpolation(rest):  # ${oc.env:...} only: OmegaConf resolves it
+            self.plain = to_plain(OmegaConf.create(rest))
+        else:
+            self.plain = copy.deepcopy(rest)
+
+    @property
+    def cfg(self) -> DictConfig:
+        if self._cfg is None:
+            self._cfg = OmegaConf.create(self.raw)
+            OmegaConf.set_struct(self._cfg, True)  # as Hydra leaves its root
+        return self._cfg
+
+    def node(self, key: str):
+        """A top-level node (`sweep`, `scale`) resolved to plain Python; {} when the config has none."""
+        if key not in self.raw:
+            return {}
+        if not _has_interpolation(self.raw[key]):
+            return copy.deepcopy(self.raw[key])
+        node = self.cfg[key]
+        return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def first_line(err: BaseException) -> str:
@@ -130,12 +154,12 @@ class Composer:
     def _compose(self, choices: tuple[str, ...]) -> Composition:
         """Hydra's composition, from the cache when this conf/ composed these choices before."""
         known = self.cache.get(choices)
-        cfg, picked = known or self._hydra_compose(choices)
+        if known is not None:
+            return Composition(*known)
+        cfg, picked = self._hydra_compose(choices)
         raw = OmegaConf.to_container(cfg, resolve=False)
-        if known is None:
-            self.cache.put(choices, raw, picked)
-        return Composition(cfg, picked, None if _interpolates({k: v for k, v in raw.items() if k != "sweep"})
-                           else to_plain(cfg))
+        self.cache.put(choices, raw, picked)
+        return Composition(raw, picked, cfg)
 
     def _hydra_compose(self, choices: tuple[str, ...]) -> tuple[DictConfig, dict[str, str]]:
         from hydra import compose, initialize_config_dir
@@ -185,7 +209,8 @@ class Composer:
         choices, values = self.split(overrides)
         comp = self.composition(choices)
         for override in values:
-            self.check_value(comp.cfg, override)
+            if not _plain_value_fits(comp.plain, override):
+                self.check_value(comp.cfg, override)
         if comp.plain is not None:
             out = copy.deepcopy(comp.plain)
             if all(_set_plain(out, o) for o in values):
@@ -238,16 +263,15 @@ class CompositionCache:
     def path(self, choices: tuple[str, ...]) -> Path:
         return self.folder / hashlib.sha256(json.dumps([self.key(), list(choices)]).encode()).hexdigest()[:40]
 
-    def get(self, choices: tuple[str, ...]) -> tuple[DictConfig, dict[str, str]] | None:
+    def get(self, choices: tuple[str, ...]) -> tuple[dict, dict[str, str]] | None:
+        """(the unresolved config as plain Python, Hydra's group choices), or None when not kept or unreadable."""
         try:
             doc = json.loads(self.path(choices).read_text())
-            if doc["choices_asked"] != list(choices):
+            if doc["choices_asked"] != list(choices) or not isinstance(doc["config"], dict):
                 return None
-            cfg = OmegaConf.create(doc["config"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return doc["config"], dict(doc["picked"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        OmegaConf.set_struct(cfg, True)  # as Hydra leaves its root
-        return cfg, dict(doc["picked"])
 
     def put(self, choices: tuple[str, ...], config: dict, picked: dict[str, str]) -> None:
         """Keep a composition: `config` is its unresolved plain container (OmegaConf.to_container)."""
@@ -326,6 +350,29 @@ def same_kind(default, value) -> bool:
     if isinstance(default, float):
         return isinstance(value, numeric)
     return isinstance(value, str)
+
+
+def _has_interpolation(node) -> bool:
+    """Whether a raw (unresolved) container holds any interpolation, ${oc.env:...} included."""
+    if isinstance(node, dict):
+        return any(_has_interpolation(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_interpolation(v) for v in node)
+    return isinstance(node, str) and "${" in node
+
+
+def _plain_value_fits(plain: dict | None, override) -> bool:
+    """Whether a plain value override `key=value` names a simple value of the resolved config and keeps its
+    kind: what `Composer.check_value` accepts, without building the DictConfig. False sends the override to
+    check_value (which also words the error)."""
+    if plain is None or override.is_add() or override.is_force_add() or override.is_delete():
+        return False
+    node = plain
+    for part in override.key_or_group.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return isinstance(node, _SIMPLE) and node != "???" and same_kind(node, override.value())
 
 
 def _interpolates(node) -> bool:

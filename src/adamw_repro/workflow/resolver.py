@@ -66,9 +66,7 @@ class Resolver:
 
     def scale_config(self) -> dict:
         """The `scale` node of the composed config (name, resources, ...): what the workflow asks of a job."""
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_container(self._composition(None).cfg.scale, resolve=True)
+        return self._composition(None).node("scale")
 
     def choices(self, run: RunSpec) -> dict[str, str]:
         """group -> option of every config group the run composes (config.yaml's, the scale's, its own)."""
@@ -105,10 +103,7 @@ class Resolver:
     def sweep(self, experiment: str) -> dict:
         """The experiment's sweep at this scale (its composed `sweep.<scale>` node), checked."""
         if experiment not in self._sweeps:
-            from omegaconf import OmegaConf
-
-            cfg = self._composition(experiment).cfg
-            self._sweeps[experiment] = OmegaConf.to_container(cfg.sweep, resolve=True) if "sweep" in cfg else {}
+            self._sweeps[experiment] = self._composition(experiment).node("sweep")
         return check_sweep(experiment_file(experiment, self.conf_dir), self.scale, self._sweeps[experiment])
 
     def grid(self, experiment: str) -> list[RunSpec]:
