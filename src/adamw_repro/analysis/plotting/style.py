@@ -168,6 +168,8 @@ def save(fig: Figure, out_png: Path | str) -> tuple[Path, Path]:
             os.close(fd)
             temps.append((tmp, target))
             fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta)
+            # The PDF keeps the PNG's layout: laying the figure out again takes a third of a figure job's time.
+            fig.set_layout_engine("none")
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a figure is for everyone to read
         for tmp, target in temps:
             os.replace(tmp, target)
