@@ -116,17 +116,18 @@ def test_composing_once_per_group_choice_gives_what_hydra_compose_gives():
 
     every = [run.hydra_overrides(scale) + ["threads=1"] for scale in ("smoke", "quick")
              for e in experiment_names() for run in Resolver(scale, CONF_DIR).grid(e)]
-    # One run of each set of group choices (scale, experiment, optimizer, schedule, model...): runs that choose
-    # alike share its defaults tree (tests/test_compose.py), so more of them compose nothing new and Hydra's own
-    # compose of each, ~0.5 s, is what this test costs.
-    seen: set[tuple] = set()
+    # Runs that choose alike share a defaults tree (tests/test_compose.py), and Hydra's own compose of each, ~0.5 s,
+    # is what this test costs: so one run for each experiment at each scale and for each group option any grid
+    # chooses (optimizer=sgd, schedule=cosine, ...), the first run that brings something not yet covered.
+    covered: set[str] = set()
     overrides = []
     for ov in every:
-        choices = tuple(sorted(o for o in ov if "." not in o.split("=")[0] and not o.startswith(("seed=", "epochs="))))
-        if choices not in seen:
-            seen.add(choices)
+        choices = {o for o in ov if "." not in o.split("=")[0] and not o.startswith(("seed=", "epochs="))}
+        choices |= {" ".join(sorted(o for o in choices if o.startswith(("experiment=", "scale="))))}
+        if not choices <= covered:
+            covered |= choices
             overrides.append(ov)
-    assert len(seen) >= 20  # the sample spans many group choices
+    assert len(overrides) >= 22  # every experiment at both scales, and more
     overrides += [["scale=smoke", "+extra.key=3", "~test_every", "optimizer.betas=[0.8,0.9]"]]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         composer = Composer(CONF_DIR)
