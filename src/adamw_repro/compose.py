@@ -352,15 +352,6 @@ def same_kind(default, value) -> bool:
     return isinstance(value, str)
 
 
-def _has_interpolation(node) -> bool:
-    """Whether a raw (unresolved) container holds any interpolation, ${oc.env:...} included."""
-    if isinstance(node, dict):
-        return any(_has_interpolation(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_has_interpolation(v) for v in node)
-    return isinstance(node, str) and "${" in node
-
-
 def _plain_value_fits(plain: dict | None, override) -> bool:
     """Whether a plain value override `key=value` names a simple value of the resolved config and keeps its
     kind: what `Composer.check_value` accepts, without building the DictConfig. False sends the override to
@@ -375,13 +366,26 @@ def _plain_value_fits(plain: dict | None, override) -> bool:
     return isinstance(node, _SIMPLE) and node != "???" and same_kind(node, override.value())
 
 
+def _strings(node):
+    """Every string value of a raw (unresolved) container."""
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
+    elif isinstance(node, str):
+        yield node
+
+
+def _has_interpolation(node) -> bool:
+    """Whether a raw (unresolved) container holds any interpolation, ${oc.env:...} included."""
+    return any("${" in s for s in _strings(node))
+
+
 def _interpolates(node) -> bool:
     """Whether a raw (unresolved) container holds an interpolation of another key anywhere."""
-    if isinstance(node, dict):
-        return any(_interpolates(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_interpolates(v) for v in node)
-    return isinstance(node, str) and "${" in _ENV_ONLY.sub("", node)
+    return any("${" in _ENV_ONLY.sub("", s) for s in _strings(node))
 
 
 def _set_plain(out: dict, override) -> bool:
