@@ -45,6 +45,16 @@ def test_mean_ci_is_the_t_interval():
     assert (lo, hi) == pytest.approx((2.5 - half, 2.5 + half))
 
 
+def test_mean_ci_is_scipys_one_sample_t_interval():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5, 8):
+        for level in (0.95, 0.5):
+            x = 0.04 * np.exp(0.1 * rng.standard_normal(n))
+            expected = scipy.stats.ttest_1samp(x, 0.0).confidence_interval(confidence_level=level)
+            _, lo, hi = mean_ci(x, level)
+            assert (lo, hi) == pytest.approx(tuple(expected), rel=1e-12, abs=0)
+
+
 def test_mean_ci_with_one_value_has_no_interval_and_equal_values_a_point():
     m, lo, hi = mean_ci([0.3])
     assert m == 0.3 and math.isnan(lo) and math.isnan(hi)
