@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adamw_repro import names
+from adamw_repro import names, runio
 from adamw_repro.runconfig import CONF_DIR, ConfigError
 
 
@@ -258,8 +258,6 @@ def _read(path: Path, group: str) -> tuple[str, dict]:
 
 @functools.lru_cache(maxsize=512)
 def _read_file(path: str, group: str, mtime_ns: int) -> tuple[str, dict]:
-    import yaml
-
     text = Path(path).read_text()
     package = group or "_global_"
     for line in text.splitlines():
@@ -268,7 +266,7 @@ def _read_file(path: str, group: str, mtime_ns: int) -> tuple[str, dict]:
         match = re.match(r"#\s*@package\s+(\S+)", line)
         if match:
             package = match.group(1).replace("_group_", group)
-    doc = yaml.safe_load(text)
+    doc = runio.load_yaml(text)
     doc = dict(doc) if isinstance(doc, dict) else {}
     doc.pop("defaults", None)
     return package, doc

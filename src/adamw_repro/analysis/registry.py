@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from adamw_repro import names
+from adamw_repro import names, runio
 
 from .criteria import Criterion
 from .stats import CI
@@ -169,8 +168,7 @@ def validate_thresholds(raw: dict, source: str = "thresholds") -> dict[int, dict
 
 def load_thresholds(path: str | Path) -> dict[int, dict[str, Any]]:
     """Read and check conf/claims.yaml (see `validate_thresholds`)."""
-    with open(path) as f:
-        raw = yaml.safe_load(f) or {}
+    raw = runio.load_yaml(Path(path).read_text()) or {}
     return validate_thresholds(raw, source=str(path))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from adamw_repro import names
+from adamw_repro import names, runio
 
 from .decoupling import decoupling_slope
 from .selection import (
@@ -238,7 +238,7 @@ def clr_bounds(results: Path, runs: pd.DataFrame, optimizer: str) -> dict[str, t
     for sched, group in arms.groupby("schedule", sort=True):
         path = Path(results) / "runs" / group["run_id"].iloc[0] / "config.yaml"
         try:
-            config = yaml.safe_load(path.read_text())
+            config = runio.load_yaml(path.read_text())
             sched_cfg, lr = config["schedule"], float(config["optimizer"]["lr"])
         except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
             continue  # a run without its config: its bounds are not shown rather than guessed

@@ -83,7 +83,7 @@ def trusted_run(run_dir: Path) -> tuple[dict, dict]:
     run_dir = Path(run_dir)
     fix = "run the workflow again: it moves the damaged files aside and trains the run again"
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        config = runio.load_yaml((run_dir / "config.yaml").read_text())
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
         raise RunError(f"{run_dir / 'config.yaml'}: unreadable ({type(err).__name__}); {fix}") from None
     if not isinstance(config, dict):
@@ -143,7 +143,7 @@ def run_telemetry(run_dir: Path) -> pd.DataFrame | None:
     table = pd.read_csv(path)
     if table.empty:
         return None
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config = runio.load_yaml((run_dir / "config.yaml").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     labels = run_labels(run_dir, config, metrics)
     order = {name: i for i, name in enumerate(pd.unique(table["layer"]))}  # rows follow the model's weights

@@ -18,8 +18,6 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import yaml
-
 from adamw_repro import runio
 from adamw_repro.runconfig import ConfigError
 from adamw_repro.workflow import guard, packs, sweeps, throughput
@@ -109,7 +107,7 @@ class Dag:
         self.figures = [e for e in self.experiments if (self.basedir / "scripts" / "figures" / f"{e}.py").exists()]
         # The optimizers whose bounds the clr experiment itself states (Hydra's composition would merge in
         # config.yaml's bounds of every optimizer, so this one key is read from the file).
-        clr = yaml.safe_load((self.conf / "experiment" / "clr.yaml").read_text()) if "clr" in self.experiments else {}
+        clr = runio.load_yaml((self.conf / "experiment" / "clr.yaml").read_text()) if "clr" in self.experiments else {}
         self.range_optimizers = list(clr["lr_range"]["bounds"]) if clr else []
         for optimizer in self.range_optimizers:  # a wildcard of the lr_range rule: a name and a known optimizer
             guard.check_choice("lr_range.bounds: optimizer", str(optimizer), guard.group_names(self.conf, "optimizer"),

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from adamw_repro import runio
 from adamw_repro.runconfig import CONF_DIR, experiment_names
 from adamw_repro.workflow.guard import is_name
 
@@ -79,8 +80,8 @@ def make_run(experiment: str, assignment: dict) -> RunSpec:
     return RunSpec(experiment, tuple(sorted(f"{k}={format_value(v)}" for k, v in assignment.items())))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently, so a
+class _UniqueKeys:
+    """A SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently, so a
     threshold or a grid written twice would judge or train with whichever came last)."""
 
     def construct_mapping(self, node, deep=False):
@@ -94,10 +95,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _UniqueKeyLoader(_UniqueKeys, yaml.SafeLoader):
+    pass
+
+
+class _UniqueKeyCLoader(_UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    pass
+
+
 def read_yaml(path: Path) -> dict:
     """A YAML file of conf/ as a dict; a syntax error names the file, the line and the problem."""
     try:
-        doc = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 a SafeLoader
+        doc = runio.load_yaml(Path(path).read_text(), (_UniqueKeyCLoader, _UniqueKeyLoader))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from adamw_repro import runio
 from adamw_repro.runconfig import CONF_DIR
 
 DEFAULT_TABLE = CONF_DIR / "throughput.yaml"
@@ -21,8 +20,7 @@ EVAL_COST = 1 / 3
 
 def load_table(path: str | Path = DEFAULT_TABLE) -> dict[str, Any]:
     """The throughput table at `path` (default conf/throughput.yaml)."""
-    with open(path) as f:
-        return yaml.safe_load(f)
+    return runio.load_yaml(Path(path).read_text())
 
 
 def entry(model: str, gpu: str | None = None, table: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
