@@ -52,9 +52,9 @@ def node_size() -> tuple[int, int]:
     return int(cpus), int(mem)
 
 
-# Every kind of job of the workflow, in a third of the smoke scale's jobs: a tuned experiment (the tune stage's
-# checkpoint), clr (the LR range tests) and the figures, tables and report they feed.
-SLURM_SMOKE = "fig1_schedules,clr"
+# Every kind of job of the workflow in one experiment of the smoke scale: clr is tuned (the tune stage's
+# checkpoint and its packs) and has the LR range tests, and feeds two figures, the tables and the report.
+SLURM_SMOKE = "clr"
 
 
 def test_smoke_scale_through_the_users_profile_fits_the_node_and_equals_a_local_run(cluster, tmp_path,
