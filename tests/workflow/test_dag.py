@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,21 @@ def test_resources_and_time_limits_come_from_the_scale_and_the_throughput_table(
     assert d.job_environment() == {"PYTHONPATH": str(ROOT / "src")}
     assert Dag(ROOT, SMOKE, {"PYTHONPATH": "/x"}).job_environment()["PYTHONPATH"] == f"{ROOT / 'src'}:/x"
     assert re.fullmatch(r"[0-9a-f]{16}", d.script_digest("scripts/figures/clr.py"))
+
+
+def test_a_figure_is_redrawn_when_its_script_or_the_analysis_code_changes(tmp_path):
+    for name in ("conf", "scripts/figures", "src/adamw_repro/analysis"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    def digest() -> str:
+        return Dag(tmp_path, SMOKE, {}).script_digest("scripts/figures/clr.py")
+    before = digest()
+    assert digest() == before  # stable across invocations
+    style = tmp_path / "src/adamw_repro/analysis/plotting/style.py"
+    style.write_text(style.read_text() + "\n# the shared figure code changed\n")
+    after_style = digest()
+    script = tmp_path / "scripts/figures/clr.py"
+    script.write_text(script.read_text() + "\n# the script changed\n")
+    assert len({before, after_style, digest()}) == 3
 
 
 def test_a_site_time_limit_splits_long_runs_into_jobs_and_sets_the_retries():

@@ -11,6 +11,7 @@ naming the option, the value and what is allowed: `fail` turns it into one line 
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import json
 import os
@@ -340,9 +341,19 @@ class Dag:
         return (self.basedir / "reports" / "captions" / f"{figure}.rst").read_text()
 
     def script_digest(self, path: str) -> str:
-        """Content digest of a script: redraws a figure when its script changes, whatever the files' times say
-        (the profiles leave out Snakemake's `code` trigger, which compares times and fires on a fresh clone)."""
-        return hashlib.sha1((self.basedir / path).read_bytes()).hexdigest()[:16]
+        """Content digest of a figure script and of the analysis code it draws with (adamw_repro.analysis: the
+        plotting style, the intervals, the selection): redraws a figure when either changes, whatever the files'
+        times say (the profiles leave out Snakemake's `code` trigger, which compares times and fires on a fresh
+        clone). Without the package, a change of the shared figure code left the figures drawn before it."""
+        digest = hashlib.sha1(self._analysis_code)
+        digest.update((self.basedir / path).read_bytes())
+        return digest.hexdigest()[:16]
+
+    @functools.cached_property
+    def _analysis_code(self) -> bytes:
+        package = self.basedir / "src" / "adamw_repro" / "analysis"
+        modules = sorted(package.rglob("*.py"))
+        return b"".join(str(m.relative_to(package)).encode() + b"\0" + m.read_bytes() for m in modules)
 
     def targets(self, dryrun: bool, *paths: str) -> list[str]:
         """The final targets, called once the DAG is built (not while the rules are parsed): a dry run then
