@@ -52,6 +52,24 @@ def test_a_run_stopped_at_the_time_limit_is_continuing_not_an_error(tmp_path):
     assert con.poll()[0] == "a-1: continuing from its checkpoint (epoch 8), job 3 of ~3"
 
 
+RESUMED = "resumed at epoch {} step 12 from results/smoke/runs/{}/checkpoint.pt"
+
+
+def test_a_continuation_is_seen_in_the_next_jobs_log_when_the_stopped_ones_was_replaced_unread(tmp_path):
+    con = Console(tmp_path, {"a-1": 100.0}, jobs={"a-1": 3}, clock=Clock())
+    log = tmp_path / "pack-x.log"
+    log.write_text("epoch 1: train loss 1.0\n")
+    con.poll()
+    log.unlink()  # job 1 wrote its stop line and Snakemake deleted the log for the retry before the next poll
+    log.write_text(RESUMED.format(4, "a-1") + "\n")
+    assert con.poll()[0] == "a-1: continuing from its checkpoint (epoch 4), job 2 of ~3"
+    # seen both ways, a stop and its resume are one continuation
+    log.write_text(STOP.format(8, "a-1") + "\n")
+    assert con.poll()[0] == "a-1: continuing from its checkpoint (epoch 8), job 3 of ~3"
+    log.write_text(RESUMED.format(8, "a-1") + "\nepoch 9: train loss 0.5\n")
+    assert con.poll() == []
+
+
 def test_a_job_beyond_the_plan_raises_the_count_and_a_tuned_run_joins_the_total(tmp_path):
     con = Console(tmp_path, {"a-1": 10.0}, jobs={"a-1": 1}, clock=Clock())
     (tmp_path / "p.log").write_text(STOP.format(1, "a-1") + "\n" + RESULT.format("tuned-9") + "\n")

@@ -299,6 +299,8 @@ def resume(member: Member, splits: Splits, device: torch.device) -> tuple[Run, f
             run, state = Run(member.cfg, splits, device), None
         else:  # mid-epoch (a signal) when the epoch's batch order is saved; else at the epoch boundary
             resumed_from = run.epoch + (run.batch_index / run.steps_per_epoch if run.perm is not None else 0)
+            if not state.get("final"):  # the job's log says so (workflow/console.py reads it: a continuation)
+                print(f"resumed at epoch {run.epoch} step {run.step} from {path}", file=sys.stderr)
     runio.write_yaml(run_dir / "config.yaml", member.run_cfg)
     final = state if state is not None and state.get("final") else None
     return run, resumed_from, final

@@ -24,6 +24,9 @@ from pathlib import Path
 
 RESULT = re.compile(r"\((?P<run>[\w.-]+)\): (ok|diverged), test error ")
 STOPPED = re.compile(r"stopped on \S+ at epoch (?P<epoch>\d+) step \d+; checkpoint \S*/(?P<run>[\w.-]+)/checkpoint\.pt")
+# The next job's first line for that run: a continuation is seen even when the stopped job's log was replaced by the
+# retry's before it was read (the poll comes every 2 s; Snakemake deletes a retried job's log first).
+RESUMED = re.compile(r"resumed at epoch (?P<epoch>\d+) step \d+ from \S*/(?P<run>[\w.-]+)/checkpoint\.pt")
 
 
 def duration(seconds: float) -> str:
@@ -43,6 +46,7 @@ class Console:
     clock: Callable[[], float] = time.monotonic
     finished: set[str] = field(default_factory=set)
     stops: dict[str, int] = field(default_factory=dict)
+    continued: set[tuple[str, str]] = field(default_factory=set)  # (run, epoch): a stop and its resume, once
     _offsets: dict[Path, tuple[int, int, bytes]] = field(default_factory=dict)  # log: inode, bytes read, head
 
     def __post_init__(self):
@@ -65,7 +69,10 @@ class Console:
                 if m["run"] not in self.finished:
                     self.finished.add(m["run"])
                     out.append(line)
-            elif (m := STOPPED.search(line)) and m["run"] in self.runs:
+            elif (m := STOPPED.search(line) or RESUMED.search(line)) and m["run"] in self.runs:
+                if (m["run"], m["epoch"]) in self.continued:
+                    continue
+                self.continued.add((m["run"], m["epoch"]))
                 k = self.stops[m["run"]] = self.stops.get(m["run"], 0) + 1
                 total = self.jobs.get(m["run"])
                 of = f" of ~{max(total, k + 1)}" if total else ""
