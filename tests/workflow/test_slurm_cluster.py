@@ -46,13 +46,18 @@ def cluster_skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster() -> None:
+def require_cluster() -> None:
+    """Skip without a live cluster; under CI, which brings one up, fail instead."""
     reason = cluster_skip_reason()
     if reason:
         if os.environ.get("CI"):  # CI brings a cluster up: its absence is a failure there, not a skip
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster() -> None:
+    require_cluster()
 
 
 def site_env(**extra: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.workflow.test_slurm_cluster import PROFILE, cluster_skip_reason, scontrol_job, site_env
+from tests.workflow.test_slurm_cluster import PROFILE, require_cluster, scontrol_job, site_env
 from tests.workflow_helpers import copy_workflow
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.snakemake]
@@ -28,11 +28,7 @@ TIMING = ["wall_seconds", "steps_per_second"]
 
 @pytest.fixture(scope="module")
 def cluster() -> None:
-    reason = cluster_skip_reason()
-    if reason:
-        if os.environ.get("CI"):  # CI brings a cluster up: its absence is a failure there, not a skip
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_cluster()
 
 
 def slurm_snakemake(work: Path, *args: str, popen: bool = False, env: dict | None = None):

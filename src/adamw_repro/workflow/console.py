@@ -45,8 +45,7 @@ class Console:
     jobs: Mapping[str, int] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
     finished: set[str] = field(default_factory=set)
-    stops: dict[str, int] = field(default_factory=dict)
-    continued: set[tuple[str, str]] = field(default_factory=set)  # (run, epoch): a stop and its resume, once
+    continued: dict[str, set[str]] = field(default_factory=dict)  # run -> epochs it continued from, each once
     _offsets: dict[Path, tuple[int, int, bytes]] = field(default_factory=dict)  # log: inode, bytes read, head
 
     def __post_init__(self):
@@ -70,10 +69,11 @@ class Console:
                     self.finished.add(m["run"])
                     out.append(line)
             elif (m := STOPPED.search(line) or RESUMED.search(line)) and m["run"] in self.runs:
-                if (m["run"], m["epoch"]) in self.continued:
+                epochs = self.continued.setdefault(m["run"], set())
+                if m["epoch"] in epochs:
                     continue
-                self.continued.add((m["run"], m["epoch"]))
-                k = self.stops[m["run"]] = self.stops.get(m["run"], 0) + 1
+                epochs.add(m["epoch"])
+                k = len(epochs)
                 total = self.jobs.get(m["run"])
                 of = f" of ~{max(total, k + 1)}" if total else ""
                 out.append(f"{m['run']}: continuing from its checkpoint (epoch {m['epoch']}), job {k + 1}{of}")
